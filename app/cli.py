@@ -1,0 +1,68 @@
+"""The ``doublebind`` command: one sub-command per module in ``app/commands/``.
+
+Each command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``; :data:`COMMANDS` is the registry. Errors a user can cause (bad flag
+values, unknown names, missing or corrupt folders) exit with code 2 and one line on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS = ["run", "teacher", "distill", "eval", "audit", "report", "app", "validate", "list"]
+"""Sub-commands in help order; each is ``app.commands.<name>``."""
+
+
+class UserError(Exception):
+    """An error caused by the user's input: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(f"app.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"app.commands.{name}":
+            return None  # command not built yet
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="doublebind", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    subs = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        mod = _load(name)
+        if mod is None:
+            continue
+        sub = subs.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(sub)
+        sub.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are kept; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
