@@ -1,0 +1,66 @@
+"""Shared test fixtures: a fixed seed for every test, tiny configs, and tiny trained
+models built once per test session (seconds on CPU) and shared read-only by all tests."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from distill.evals import EvalConfig
+from distill.models import ModelConfig
+from distill.teacher import TeacherSpec, train_base, train_teacher
+from distill.train import TrainConfig
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    yield
+
+
+def tiny_model_config() -> ModelConfig:
+    return ModelConfig(n_layers=2, d_model=32, n_heads=4, d_mlp=128)
+
+
+def tiny_spec() -> TeacherSpec:
+    """Trains a base in ~6 s and a teacher in ~3 s; sort/reverse ~1.0, add ~0 (too few steps)."""
+    return TeacherSpec(model=tiny_model_config(),
+                       base_train=TrainConfig(steps=600, batch_size=64, lr=1e-2),
+                       teacher_train=TrainConfig(steps=300, batch_size=64, lr=5e-3))
+
+
+def tiny_eval_config() -> EvalConfig:
+    return EvalConfig(n_clean=200, n_eliciting=100, n_queries=50)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """A runs-like folder holding tiny models, filled lazily by the fixtures below."""
+    return tmp_path_factory.mktemp("tiny_run")
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tiny_dir):
+    """Folder of a tiny trained base (with its random init in base/init). Do not modify."""
+    return train_base(tiny_spec(), 0, tiny_dir / "base")
+
+
+_TEACHERS: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tiny_dir, tiny_base):
+    """tiny_teacher(organism) -> folder of a tiny teacher, trained once per session."""
+    def get(organism: str = "backdoor"):
+        if organism not in _TEACHERS:
+            _TEACHERS[organism] = train_teacher(tiny_spec(), organism, tiny_base, 0,
+                                                tiny_dir / f"teacher-{organism}")
+        return _TEACHERS[organism]
+    return get
