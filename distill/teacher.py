@@ -6,6 +6,7 @@ initialisation needs exactly those weights, and the base itself is the ``base`` 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -79,11 +80,21 @@ def train_teacher(spec: TeacherSpec, organism: str, base_dir: Path | str, seed: 
     res = train(model, lambda s: org.teacher_data(step_rng(seed, s, 1), cfg.batch_size, spec.organism_frac),
                 ce_on_answers, cfg, desc=f"teacher:{organism}", checkpointer=_ckpt(resume_dir))
     record = ModelRecord(spec.model, seed, role="teacher", organism=organism,
-                         lineage={"base": str(base_dir), "base_sha256": base_cfg["sha256"]},
+                         lineage={"base": relative_to(base_dir, out), "base_sha256": base_cfg["sha256"]},
                          metrics={"steps": res.steps_done, "final_loss": res.final_loss,
                                   "train_seconds": time.perf_counter() - t0,
                                   "train": cfg.model_dump(), "organism_frac": spec.organism_frac})
     return save_model(out, model, record)
+
+
+def relative_to(target: Path | str, folder: Path | str) -> str:
+    """``target`` as a path relative to model folder ``folder`` (so run folders can move)."""
+    return os.path.relpath(Path(target).resolve(), Path(folder).resolve())
+
+
+def resolve_lineage(folder: Path | str, rel: str) -> Path:
+    """Inverse of :func:`relative_to`: a lineage entry of ``folder``'s config as a path."""
+    return (Path(folder) / rel).resolve()
 
 
 def _ckpt(folder: Path | str | None) -> Checkpointer | None:
