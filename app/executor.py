@@ -1,0 +1,57 @@
+"""Run a stage's independent jobs on all cores.
+
+Tiny models use cores better as separate single-threaded processes than as one
+multi-threaded one, so a stage with several jobs runs them in a pool of ``workers``
+processes. Each job's torch thread count is ``max(1, workers // n_jobs)``: a function of
+the spec only, never of the machine, so a run's numbers do not depend on where it ran.
+With one worker, jobs run in this process (simpler tracebacks, used by tests).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from distill.progress import progress
+
+
+@dataclass
+class Job:
+    name: str
+    fn: Callable[..., Any]
+    """A module-level function (it is pickled by name into the worker)."""
+    kwargs: dict
+
+
+def _call(fn, kwargs, threads: int):
+    torch.set_num_threads(threads)
+    return fn(**kwargs)
+
+
+def run_jobs(jobs: list[Job], workers: int, desc: str) -> dict[str, Any]:
+    """Run ``jobs``; return {job name: result}. The first failure is re-raised."""
+    if not jobs:
+        return {}
+    threads = max(1, workers // len(jobs))
+    results: dict[str, Any] = {}
+    with progress(total=len(jobs), desc=desc) as bar:
+        if workers <= 1 or len(jobs) == 1:
+            before = torch.get_num_threads()
+            try:
+                for job in jobs:
+                    results[job.name] = _call(job.fn, job.kwargs, threads)
+                    bar.update(1)
+            finally:
+                torch.set_num_threads(before)
+            return results
+        ctx = mp.get_context("spawn")  # fork + torch threads can deadlock
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+            futures = {pool.submit(_call, j.fn, j.kwargs, threads): j.name for j in jobs}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                bar.update(1)
+    return results

@@ -1,0 +1,205 @@
+"""The experiment spec: a TOML file, validated up front, resolved into typed models.
+
+Every error names the field by its path in the spec and the allowed values, and all
+errors are reported at once, before anything is trained. Built-in specs live in
+``app/specs/<name>.toml``; ``doublebind run`` with no spec runs ``default``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.spec_errors import describe
+from distill.evals import EvalConfig
+from distill.organisms import ORGANISMS
+from distill.teacher import TeacherSpec
+
+SPECS_DIR = Path(__file__).parent / "specs"
+INITS = ("base", "same-init", "fresh", "smaller", "noised")
+
+
+class SpecError(ValueError):
+    """The spec is invalid; ``lines`` holds one message per problem."""
+
+    def __init__(self, source: str, lines: list[str]):
+        self.lines = lines
+        super().__init__(f"invalid spec {source}:\n  " + "\n  ".join(lines))
+
+
+class StudentSpec(BaseModel):
+    """One student recipe, distilled from the teacher of every listed organism."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    technique: str
+    """Registered technique name (``doublebind list techniques``)."""
+    name: str | None = None
+    """Label in reports (default: technique, plus the init when it is not ``base``)."""
+    init: Literal["base", "same-init", "fresh", "smaller", "noised"] = "base"
+    """Student initialisation."""
+    init_params: dict = Field(default_factory=dict)
+    """Parameters of the init (e.g. ``alpha`` for noised)."""
+    params: dict = Field(default_factory=dict)
+    """Technique parameters (defaults filled in by the technique)."""
+    organisms: list[str] | None = None
+    """Restrict to these organisms (default: all organisms of the experiment)."""
+
+    @property
+    def label(self) -> str:
+        return self.name or (self.technique if self.init == "base" else f"{self.technique}@{self.init}")
+
+
+class ExperimentSpec(BaseModel):
+    """A whole experiment: teachers, students, and how they are audited and compared."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    """Experiment name (the run folder's default name)."""
+    seed: int = 0
+    """Seed of base, teachers and students (each student derives its own from it)."""
+    organisms: list[str] = Field(min_length=1)
+    """Organisms to plant, one teacher each, all from one shared base."""
+    teacher: TeacherSpec = TeacherSpec()
+    """Architecture and training of base and teachers."""
+    students: list[StudentSpec] = Field(min_length=1)
+    """Student recipes."""
+    eval: EvalConfig = EvalConfig()
+    """Behavioural evaluation set sizes."""
+    audit: dict = Field(default_factory=dict)
+    """White-box audit settings (probes.AuditConfig fields: sites, sae, ...)."""
+    analysis: dict = Field(default_factory=dict)
+    """Comparison settings and verdict thresholds (analysis config fields)."""
+    workers: int = Field(2, ge=1, le=64)
+    """Parallel worker processes (each single-threaded)."""
+
+    @field_validator("organisms")
+    @classmethod
+    def _known_organisms(cls, v: list[str]) -> list[str]:
+        bad = [o for o in v if o not in ORGANISMS]
+        if bad:
+            raise ValueError(f"unknown organism(s) {bad}; allowed: {', '.join(ORGANISMS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> "ExperimentSpec":
+        labels = [s.label for s in self.students]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"students: duplicate student name(s) {dup}; give each a distinct `name`")
+        return self
+
+    def student_organisms(self, student: StudentSpec) -> list[str]:
+        return [o for o in self.organisms if student.organisms is None or o in student.organisms]
+
+
+def _check_students(spec: ExperimentSpec) -> list[str]:
+    """Technique-level validation (names, params, init combos) via the technique registry."""
+    from distill import techniques
+    errors = []
+    for i, s in enumerate(spec.students):
+        for org in s.organisms or []:
+            if org not in spec.organisms:
+                errors.append(f"students[{i}].organisms: {org!r} is not one of the experiment's "
+                              f"organisms ({', '.join(spec.organisms)})")
+        try:
+            techniques.validate(s.technique, s.params, s.init, s.init_params)
+        except ValueError as exc:
+            errors.append(f"students[{i}] ({s.label}): {exc}")
+    return errors
+
+
+def _check_sections(spec: ExperimentSpec) -> list[str]:
+    """The audit and analysis sections, validated by their owners' typed configs."""
+    from analysis.config import AnalysisConfig
+    from probes.audit import AuditConfig
+    errors = []
+    for key, model in (("audit", AuditConfig), ("analysis", AnalysisConfig)):
+        try:
+            model(**getattr(spec, key))
+        except ValidationError as exc:
+            errors += describe(exc, model, prefix=f"{key}.")
+        except ValueError as exc:
+            errors.append(f"{key}: {exc}")
+    return errors
+
+
+def parse_spec(data: dict, source: str = "<spec>") -> ExperimentSpec:
+    try:
+        spec = ExperimentSpec(**data)
+    except ValidationError as exc:
+        raise SpecError(source, describe(exc, ExperimentSpec)) from None
+    except TypeError as exc:
+        raise SpecError(source, [str(exc)]) from None
+    errors = _check_students(spec) + _check_sections(spec)
+    if errors:
+        raise SpecError(source, errors)
+    return spec
+
+
+def builtin_specs() -> list[str]:
+    return sorted(p.stem for p in SPECS_DIR.glob("*.toml"))
+
+
+def load_spec(name_or_path: str | Path | None) -> ExperimentSpec:
+    """A built-in spec by name (default: ``default``) or a TOML file by path."""
+    ref = str(name_or_path or "default")
+    path = Path(ref)
+    if not path.is_file():
+        if ref in builtin_specs():
+            path = SPECS_DIR / f"{ref}.toml"
+        else:
+            raise SpecError(ref, [f"no such spec file, and not a built-in spec; built-in: "
+                                  f"{', '.join(builtin_specs())}"])
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse_spec(data, str(path))
+
+
+def to_toml(spec: ExperimentSpec) -> str:
+    """The resolved spec as TOML (written to the run folder as spec.toml)."""
+    return _dump_toml(spec.model_dump(mode="json"))
+
+
+def _dump_toml(data: dict, prefix: str = "") -> str:
+    # Hand-written: tomllib only reads; this covers the spec's shapes (scalars, lists, tables,
+    # nested tables, arrays of tables) and nothing more.
+    lines, tables = [], []
+    for key, val in data.items():
+        if isinstance(val, dict) and val and any(isinstance(v, dict) for v in val.values()):
+            tables.append((key, val))
+        elif isinstance(val, dict) and prefix == "":
+            tables.append((key, val))
+        elif isinstance(val, list) and val and all(isinstance(v, dict) for v in val):
+            tables.append((key, val))
+        elif val is not None:
+            lines.append(f"{key} = {_toml_value(val)}")
+    for key, val in tables:
+        full = f"{prefix}{key}"
+        if isinstance(val, dict):
+            lines += ["", f"[{full}]"] + _dump_toml(val, prefix=f"{full}.").splitlines()
+        else:
+            for item in val:
+                lines += ["", f"[[{full}]]"] + [f"{k} = {_toml_value(v)}" for k, v in item.items()
+                                                 if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(val) -> str:
+    if isinstance(val, bool):
+        return "true" if val else "false"
+    if isinstance(val, (int, float)):
+        return repr(val)
+    if isinstance(val, str):
+        return '"' + val.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(val, list):
+        return "[" + ", ".join(_toml_value(v) for v in val) + "]"
+    if isinstance(val, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in val.items() if v is not None) + "}"
+    raise TypeError(f"cannot write {val!r} to TOML")
