@@ -38,7 +38,7 @@ class StudentSpec(BaseModel):
     technique: str
     """Registered technique name (``doublebind list techniques``)."""
     name: str | None = None
-    """Label in reports (default: technique, plus the init when it is not ``base``)."""
+    """Label in reports (default: the technique, plus ``-<init>`` when the init is not ``base``)."""
     init: Literal["base", "same-init", "fresh", "smaller", "noised"] = "base"
     """Student initialisation."""
     init_params: dict = Field(default_factory=dict)
@@ -50,7 +50,7 @@ class StudentSpec(BaseModel):
 
     @property
     def label(self) -> str:
-        return self.name or (self.technique if self.init == "base" else f"{self.technique}@{self.init}")
+        return self.name or (self.technique if self.init == "base" else f"{self.technique}-{self.init}")
 
 
 class ExperimentSpec(BaseModel):
