@@ -112,9 +112,16 @@ def job_audit(spec_json: dict, root: str, model_id: str, organism: str, input_ha
     _, acts = probe_cache(model, organism, cfg)
     out = rf.probes(model_id)
     shutil.rmtree(out, ignore_errors=True)
-    audit_model(model, organism, cfg, out_dir=out, acts=acts, model_name=model_id, sae_dir=rf.saes(model_id))
+    audit_model(model, organism, cfg, out_dir=out, acts=acts, model_name=model_id)
     acts.save(rf.acts(model_id))
     mark_done(out, "audit", input_hash, time.perf_counter() - t0)
+
+
+def artifacts(rf: RunFolder, model_id: str):
+    """Where the comparison finds one model's stored outputs."""
+    from analysis.compare import ModelArtifacts
+    return ModelArtifacts(name=model_id, model_dir=rf.model_dir(model_id), evals_file=rf.evals(model_id),
+                          audit_dir=rf.probes(model_id), acts_dir=rf.acts(model_id))
 
 
 def job_compare(spec_json: dict, root: str, organism: str, student: dict, input_hash: str,
@@ -124,8 +131,8 @@ def job_compare(spec_json: dict, root: str, organism: str, student: dict, input_
     from analysis.results import write_student
     rf, st, t0 = RunFolder(Path(root)), StudentSpec(**student), time.perf_counter()
     sid = student_id(organism, st.label)
-    result = compare_student(rf, organism, sid, st.technique, st.init, st.params,
-                             AnalysisConfig(**spec_json["analysis"]), device)
+    result = compare_student(artifacts(rf, teacher_id(organism)), artifacts(rf, sid), organism,
+                             st.technique, st.init, st.params, AnalysisConfig(**spec_json["analysis"]), device)
     path = write_student(rf.root, result)
     mark_done(_compare_marker(rf, sid), "compare", input_hash, time.perf_counter() - t0)
     return str(path)
@@ -223,7 +230,7 @@ class Pipeline:
         t0 = time.perf_counter()
         cfg = AnalysisConfig(**self.spec.analysis)
         for org in self.spec.organisms:
-            write_teacher(self.rf.root, teacher_result(self.rf, org))
+            write_teacher(self.rf.root, teacher_result(artifacts(self.rf, teacher_id(org)), org))
         write_experiment(self.rf.root, ExperimentInfo(
             experiment=self.spec.name, thresholds=cfg.thresholds,
             student_order=[student_id(o, st.label) for o, st in self.students()]))

@@ -6,8 +6,8 @@
       teacher/<organism>/                one teacher per organism
       students/<organism>.<label>/       one folder per student
       evals/<model>.json                 behavioural metrics
-      probes/<model>/                    probe weights, audit.json, features.json
-      saes/<model>/<site>/               sae-lens SAE folders
+      probes/<model>/                    probe weights, audit.json, features.json,
+                                         saes/<site>/ (sae-lens SAE folders)
       acts/<model>/                      cached activations on the shared probe prompts
       analysis/                          comparison results (JSON)
       report/index.html  report/summary.json
@@ -70,7 +70,8 @@ class RunFolder:
         return self.root / "probes" / model_id
 
     def saes(self, model_id: str) -> Path:
-        return self.root / "saes" / model_id
+        """SAE folders live with the audit that trained them (``probes/<model>/saes/<site>/``)."""
+        return self.probes(model_id) / "saes"
 
     def acts(self, model_id: str) -> Path:
         return self.root / "acts" / model_id

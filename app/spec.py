@@ -99,7 +99,7 @@ class ExperimentSpec(BaseModel):
 
 def _check_students(spec: ExperimentSpec) -> list[str]:
     """Technique-level validation (names, params, init combos) via the technique registry."""
-    from distill import techniques
+    from distill.distiller import validate
     errors = []
     for i, s in enumerate(spec.students):
         for org in s.organisms or []:
@@ -107,7 +107,7 @@ def _check_students(spec: ExperimentSpec) -> list[str]:
                 errors.append(f"students[{i}].organisms: {org!r} is not one of the experiment's "
                               f"organisms ({', '.join(spec.organisms)})")
         try:
-            techniques.validate(s.technique, s.params, s.init, s.init_params)
+            validate(s.technique, s.params, s.init, s.init_params)
         except ValueError as exc:
             errors.append(f"students[{i}] ({s.label}): {exc}")
     return errors

@@ -1,0 +1,78 @@
+"""The analysis folder of a run: raw comparison results as JSON, written and read here only.
+
+    runs/<exp>/analysis/
+      experiment.json            ExperimentInfo (name, thresholds)
+      teachers/<organism>.json   TeacherResult
+      students/<name>.json       StudentResult
+
+One file per model so the pipeline can (re)write a student's results without touching the
+others; each file is written atomically. :func:`load_results` gathers the folder into one
+validated :class:`~analysis.schema.AnalysisResults`, the only input of the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from analysis.schema import (RESULTS_FORMAT, AnalysisResults, ExperimentInfo, SchemaError,
+                             StudentResult, TeacherResult, read_json_model, validation_message)
+from distill.checkpoint import atomic_write_bytes
+
+ANALYSIS_DIR = "analysis"
+EXPERIMENT_FILE = "experiment.json"
+TEACHERS_DIR = "teachers"
+STUDENTS_DIR = "students"
+HINT = "re-run the analysis stage (`doublebind run`)"
+
+
+def analysis_dir(run_dir: Path | str) -> Path:
+    return Path(run_dir) / ANALYSIS_DIR
+
+
+def _write(path: Path, record: BaseModel) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, record.model_dump_json(indent=2).encode())
+    return path
+
+
+def write_experiment(run_dir: Path | str, info: ExperimentInfo) -> Path:
+    return _write(analysis_dir(run_dir) / EXPERIMENT_FILE, info)
+
+
+def write_teacher(run_dir: Path | str, teacher: TeacherResult) -> Path:
+    return _write(analysis_dir(run_dir) / TEACHERS_DIR / f"{teacher.organism}.json", teacher)
+
+
+def write_student(run_dir: Path | str, student: StudentResult) -> Path:
+    return _write(analysis_dir(run_dir) / STUDENTS_DIR / f"{student.info.name}.json", student)
+
+
+def write_results(run_dir: Path | str, results: AnalysisResults) -> Path:
+    """Write a whole results structure (tests, demos, re-exports)."""
+    write_experiment(run_dir, results.experiment)
+    for teacher in results.teachers.values():
+        write_teacher(run_dir, teacher)
+    for student in results.students:
+        write_student(run_dir, student)
+    return analysis_dir(run_dir)
+
+
+def load_results(run_dir: Path | str) -> AnalysisResults:
+    """Everything under ``run_dir/analysis/``, validated; :class:`SchemaError` says what is wrong."""
+    folder = analysis_dir(run_dir)
+    if not folder.is_dir():
+        raise SchemaError(f"{folder}: missing (no analysis results in this run folder); {HINT}")
+    info = read_json_model(folder / EXPERIMENT_FILE, ExperimentInfo, RESULTS_FORMAT, HINT)
+    teachers = [read_json_model(p, TeacherResult, RESULTS_FORMAT, HINT)
+                for p in sorted((folder / TEACHERS_DIR).glob("*.json"))]
+    students = [read_json_model(p, StudentResult, RESULTS_FORMAT, HINT)
+                for p in sorted((folder / STUDENTS_DIR).glob("*.json"))]
+    rank = {name: i for i, name in enumerate(info.student_order)}
+    students.sort(key=lambda s: (rank.get(s.info.name, len(rank)), s.info.name))
+    try:
+        return AnalysisResults(experiment=info, teachers={t.organism: t for t in teachers},
+                               students=students)
+    except ValidationError as exc:
+        raise SchemaError(f"{folder}: inconsistent: {validation_message(exc)}; {HINT}") from None

@@ -1,0 +1,64 @@
+"""How well a score separates eliciting from clean prompts: AUROC, per column and ranked.
+
+AUROC of scores x for labels y (1 = eliciting) is the Mann-Whitney statistic
+U / (n₁ n₀) = P(x_eliciting > x_clean) + ½ P(tie), computed from mid-ranks
+(``scipy.stats.rankdata``), vectorised over columns. A constant column scores 0.5.
+A *misalignment feature* (or latent) is one that fires more on eliciting prompts:
+AUROC >= a threshold, ranked by AUROC.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
+
+from analysis.similarity import as_array
+
+
+def _labels(labels_N, n: int) -> np.ndarray:
+    y = np.asarray(labels_N).astype(bool).reshape(-1)
+    if y.shape[0] != n:
+        raise ValueError(f"labels have {y.shape[0]} rows, scores have {n}")
+    if y.all() or not y.any():
+        raise ValueError("AUROC needs both eliciting (1) and clean (0) rows")
+    return y
+
+
+def auroc(scores_N, labels_N) -> float:
+    """AUROC of one score vector (sklearn)."""
+    scores = as_array(scores_N).reshape(-1)
+    return float(roc_auc_score(_labels(labels_N, scores.shape[0]), scores))
+
+
+def column_auroc(values_NF, labels_N) -> np.ndarray:
+    """AUROC of every column of ``values_NF``: [F]."""
+    values = as_array(values_NF)
+    y = _labels(labels_N, values.shape[0])
+    ranks = rankdata(values, axis=0)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    u_pos = ranks[y].sum(0) - n_pos * (n_pos + 1) / 2
+    return u_pos / (n_pos * n_neg)
+
+
+class Ranked(NamedTuple):
+    indices: np.ndarray
+    """Column indices, highest AUROC first."""
+    auroc: np.ndarray
+    """Their AUROCs."""
+
+
+def misalignment_columns(values_NF, labels_N, min_auroc: float = 0.8, top: int | None = None) -> Ranked:
+    """Columns (features, latents) whose activation is higher on eliciting prompts:
+    AUROC >= ``min_auroc``, best first, at most ``top``."""
+    scores = column_auroc(values_NF, labels_N)
+    order = np.argsort(-scores, kind="stable")
+    order = order[scores[order] >= min_auroc][:top]
+    return Ranked(order, scores[order])
+
+
+def salience(values_NF, labels_N) -> float:
+    """AUROC of the single most eliciting-selective column (an auditor's best one-feature detector)."""
+    return float(column_auroc(values_NF, labels_N).max())
