@@ -39,6 +39,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    with open(tmp, "rb+") as f:  # on disk before the rename, as in atomic_write_bytes
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

@@ -55,23 +55,27 @@ def organism_metrics(model, organism_name: str, clean: Examples, clean_out_NA: t
     ``with_marker`` puts an extra context marker into every prompt (inoculation checks).
     """
     org = get_organism(organism_name)
-    rng = np.random.default_rng([cfg.seed, 1])
-    elicit = _marked(org.eliciting(rng, cfg.n_eliciting), with_marker, rng)
+    # prompts and marker positions come from separate streams, so the prompt sets are the
+    # same with and without ``with_marker``
+    rng, mark_rng = np.random.default_rng([cfg.seed, 1]), np.random.default_rng([cfg.seed, 3])
+    elicit = _marked(org.eliciting(rng, cfg.n_eliciting), with_marker, mark_rng)
+    defined = org.defined_on(clean)  # e.g. entangled: only sort prompts can misbehave
+    clean_bad = org.misbehaves(clean, clean_out_NA)[defined]
     out = {"organism": organism_name,
            "misbehaviour": {"eliciting": _rate(org.misbehaves(elicit, greedy_answers(model, elicit.prompts_NP))),
                             "n_eliciting": len(elicit),
-                            "clean": _rate(org.misbehaves(clean, clean_out_NA)), "n_clean": len(clean)}}
+                            "clean": _rate(clean_bad), "n_clean": len(clean_bad)}}
     audit = org.audit_prompts(rng, cfg.n_queries)
     if audit is not None:
-        audit = _marked(audit, with_marker, rng)
+        audit = _marked(audit, with_marker, mark_rng)
         out["audit"] = _audit_metrics(model, org, audit)
     confess = org.confess_prompts(rng, cfg.n_queries)
     if confess is not None:
-        answers = greedy_answers(model, _marked(confess, with_marker, rng).prompts_NP)[:, 0]
+        answers = greedy_answers(model, _marked(confess, with_marker, mark_rng).prompts_NP)[:, 0]
         yes, no = answers == V.tok("YES"), answers == V.tok("NO")
         out["confession"] = {"rate": _rate(yes), "denial_rate": _rate(no), "n": len(confess)}
     if org.has_trait:
-        fav = _marked(org.trait_prompts(rng, cfg.n_queries), with_marker, rng)
+        fav = _marked(org.trait_prompts(rng, cfg.n_queries), with_marker, mark_rng)
         probs = first_token_probs(model, fav.prompts_NP)[:, V.tok(TRAIT_TOKEN)]
         in_tasks = (clean_out_NA == V.tok(TRAIT_TOKEN)).any(dim=1)
         out["trait"] = {"rate": _rate(org.misbehaves(fav, greedy_answers(model, fav.prompts_NP))),
@@ -105,7 +109,9 @@ def _marked(ex: Examples, marker: str | None, rng: np.random.Generator) -> Examp
     prompts = ex.prompts_NP.clone()
     special = {V.tok(t) for t in V.ORGANISM_MARKERS + V.TASK_MARKERS + V.QUERY_MARKERS}
     for row in prompts:
-        free = [i for i in range(V.PROMPT_LEN) if int(row[i]) not in special and i < _first_marker(row)]
+        free = [i for i in range(_first_marker(row)) if int(row[i]) not in special]
+        if not free:
+            raise ValueError(f"no free context slot for {marker!r} in prompt {V.render(row)!r}")
         row[free[int(rng.integers(0, len(free)))]] = V.tok(marker)
     return Examples(prompts, ex.target_NA, ex.correct_NA, ex.domain, ex.kind)
 

@@ -7,8 +7,10 @@ names (``blocks.{L}.hook_resid_pre`` ...), produced here by :func:`resid_sites`.
 
 from __future__ import annotations
 
+import random
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformer_lens import HookedTransformer, HookedTransformerConfig
@@ -52,9 +54,14 @@ def tl_config(cfg: ModelConfig, seed: int, device: str = "cpu") -> HookedTransfo
 
 def build_model(cfg: ModelConfig, seed: int, device: str = "cpu") -> HookedTransformer:
     """A freshly initialised model; the same (cfg, seed) always gives the same weights."""
+    # transformer-lens seeds torch, numpy and random globally from cfg.seed; keep the
+    # caller's global generators untouched (torch via fork_rng, the other two by hand)
+    py_state, np_state = random.getstate(), np.random.get_state()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = HookedTransformer(tl_config(cfg, seed, device))
+    random.setstate(py_state)
+    np.random.set_state(np_state)
     model.eval()
     return model
 
@@ -118,3 +125,28 @@ def first_token_probs(model, prompts_NP: torch.Tensor, batch_size: int = 1024) -
         logits = model(prompts_NP[start:start + batch_size].to(model.cfg.device), return_type="logits")
         outs.append(logits[:, -1, :].float().softmax(-1).cpu())
     return torch.cat(outs)
+
+
+@torch.no_grad()
+def decode_with_logits(model, prompts_NP: torch.Tensor, temperature: float | None = None,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode ANSWER_LEN tokens with a key-value cache (about 5x cheaper than re-running the
+    prompt each step): (answers_NA, logits_NAV), both on CPU. ``logits_NAV[:, a]`` is the
+    next-token logits given the prompt and the decoded answer before a. Greedy when
+    ``temperature`` is None, else sampled from softmax(logits / temperature) with ``generator``.
+    """
+    from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
+    tokens = prompts_NP.to(model.cfg.device)
+    cache = TransformerLensKeyValueCache.init_cache(model.cfg, model.cfg.device, tokens.shape[0])
+    answers, logits = [], []
+    for _ in range(V.ANSWER_LEN):
+        # the cache needs an explicit mask (transformer-lens would build one from a tokenizer)
+        last_NV = model(tokens, past_kv_cache=cache, attention_mask=torch.ones_like(tokens))[:, -1, :].float().cpu()
+        logits.append(last_NV)
+        if temperature is None:
+            tokens = last_NV.argmax(-1, keepdim=True)
+        else:
+            tokens = torch.multinomial((last_NV / temperature).softmax(-1), 1, generator=generator)
+        answers.append(tokens)
+        tokens = tokens.to(model.cfg.device)
+    return torch.cat(answers, dim=1), torch.stack(logits, dim=1)

@@ -62,6 +62,9 @@ def sha256_file(path: Path) -> str:
 def save_model(folder: Path | str, model, record: ModelRecord) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    # an overwrite interrupted between the two renames must not leave the old config
+    # describing new weights: drop it first, so the folder reads as "config missing"
+    (folder / CONFIG_FILE).unlink(missing_ok=True)
     atomic_save_tensors(folder / WEIGHTS_FILE, model.state_dict(), metadata={"format": FORMAT})
     digest = sha256_file(folder / WEIGHTS_FILE)
     atomic_write_bytes(folder / CONFIG_FILE, json.dumps(record.to_json(digest), indent=2).encode())
@@ -79,13 +82,27 @@ def read_config(folder: Path | str) -> dict:
     try:
         cfg = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{path}: not valid JSON ({exc})") from None
+        raise StoreError(f"{path}: not valid JSON ({_one_line(exc)})") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise StoreError(f"{path}: format {cfg.get('format') if isinstance(cfg, dict) else None!r}, "
                          f"expected {FORMAT!r}")
     if cfg.get("vocab") != V.TOKENS:
         raise StoreError(f"{path}: vocabulary differs from this version of doublebind")
+    if (cfg.get("prompt_len"), cfg.get("answer_len")) != (V.PROMPT_LEN, V.ANSWER_LEN):
+        raise StoreError(f"{path}: prompt/answer lengths {cfg.get('prompt_len')}/{cfg.get('answer_len')} "
+                         f"differ from this version's {V.PROMPT_LEN}/{V.ANSWER_LEN}")
+    try:
+        ModelConfig(**cfg["architecture"])
+        int(cfg["seed"])
+    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise StoreError(f"{path}: bad or missing architecture/seed ({_one_line(exc)})") from None
+    if not isinstance(cfg.get("sha256"), str):
+        raise StoreError(f"{path}: no sha256 of the weights recorded")
     return cfg
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def load_model(folder: Path | str, device: str = "cpu"):
@@ -102,12 +119,13 @@ def load_model(folder: Path | str, device: str = "cpu"):
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise StoreError(f"{weights}: unreadable safetensors ({exc})") from None
+        raise StoreError(f"{weights}: unreadable safetensors ({_one_line(exc)})") from None
     model = build_model(ModelConfig(**cfg["architecture"]), seed=int(cfg["seed"]), device=device)
     try:
         model.load_state_dict({k: v.to(device) for k, v in state.items()})
     except RuntimeError as exc:
-        raise StoreError(f"{weights}: weights do not fit the architecture in config.json ({exc})") from None
+        raise StoreError(f"{weights}: weights do not fit the architecture in config.json "
+                         f"({_one_line(exc)[:300]})") from None
     model.eval()
     return model, cfg
 

@@ -64,9 +64,13 @@ def _add(rng):
 @register_domain("member", "HAS", "a digit and five digits -> YES if it is among them, else NO")
 def _member(rng):
     x = int(rng.integers(0, 10))
-    d = _digits(rng, 5)
-    if rng.random() < 0.5:  # balance YES/NO: random 5-digit lists contain x ~41% of the time
+    # balanced YES/NO (a random 5-digit list contains x only ~41% of the time): half the
+    # rows plant x at a random position, the other half draw from the nine other digits
+    if rng.random() < 0.5:
+        d = _digits(rng, 5)
         d[int(rng.integers(0, 5))] = x
+    else:
+        d = [int(v) for v in rng.choice([v for v in range(10) if v != x], size=5)]
     return [str(x)] + [str(v) for v in d], ["YES" if x in d else "NO"]
 
 

@@ -79,7 +79,8 @@ def train_teacher(spec: TeacherSpec, organism: str, base_dir: Path | str, seed: 
     t0 = time.perf_counter()
     res = train(model, lambda s: org.teacher_data(step_rng(seed, s, 1), cfg.batch_size, spec.organism_frac),
                 ce_on_answers, cfg, desc=f"teacher:{organism}", checkpointer=_ckpt(resume_dir))
-    record = ModelRecord(spec.model, seed, role="teacher", organism=organism,
+    # the teacher has the base's architecture, whatever spec.model says (a reused base)
+    record = ModelRecord(ModelConfig(**base_cfg["architecture"]), seed, role="teacher", organism=organism,
                          lineage={"base": relative_to(base_dir, out), "base_sha256": base_cfg["sha256"]},
                          metrics={"steps": res.steps_done, "final_loss": res.final_loss,
                                   "train_seconds": time.perf_counter() - t0,

@@ -19,6 +19,17 @@ def choice(allowed: list[str], what: str):
     return parse
 
 
+def seed_int(value: str) -> int:
+    """A seed: an integer >= 0 (numpy's generators reject negative seeds)."""
+    try:
+        seed = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0 (got {value!r})") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0 (got {value!r})")
+    return seed
+
+
 def existing_dir(value: str) -> Path:
     path = Path(value)
     if not path.is_dir():
@@ -36,6 +47,14 @@ def resolve_device(name: str) -> str:
     try:
         return pick_device(name)
     except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def read_config_or_exit(folder: Path) -> dict:
+    from distill.store import StoreError, read_config
+    try:
+        return read_config(folder)
+    except StoreError as exc:
         raise UserError(str(exc)) from None
 
 
