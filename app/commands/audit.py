@@ -1,0 +1,77 @@
+"""doublebind audit: probes on every layer, SAE(s), misalignment features and ablation of a model folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from app.cli import UserError
+from app.commands.common import choice, existing_dir, load_model_or_exit, table
+
+NAME = "audit"
+HELP = "white-box audit of a model folder: linear probes per layer, SAEs, misalignment features"
+
+ARCHES = ["topk", "batchtopk", "jumprelu", "standard"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from distill.organisms import ORGANISMS
+    p.add_argument("model_dir", type=existing_dir)
+    p.add_argument("--organism", type=choice(list(ORGANISMS), "organism"), default=None,
+                   help="ground truth to audit against (default: the model's own; required for a base model)")
+    p.add_argument("--sites", nargs="+", default=None, metavar="HOOK",
+                   help="probe sites, transformer-lens hook names (default: every resid_pre and the last resid_post)")
+    p.add_argument("--sae-sites", nargs="*", default=None, metavar="HOOK",
+                   help="sites that get an SAE (default: the middle resid_pre; give none to skip SAEs)")
+    p.add_argument("--sae", type=choice(ARCHES, "SAE architecture"), default="topk",
+                   help=f"SAE architecture: {', '.join(ARCHES)} (default: topk)")
+    p.add_argument("--out", type=Path, default=None, help="audit folder (default: MODEL_DIR/audit)")
+
+
+def run(args) -> int:
+    from probes.activations import SiteError
+    from probes.audit import AUDIT_DIR, AuditConfig, audit_model
+    from probes.sae import SAETrainConfig
+
+    model, cfg = load_model_or_exit(args.model_dir)
+    organism = args.organism or cfg.get("organism")
+    if not organism:
+        raise UserError(f"{args.model_dir} has no organism in its config.json (a base model?): pass --organism")
+    audit_cfg = AuditConfig(sites=tuple(args.sites) if args.sites else None,
+                            sae_sites=None if args.sae_sites is None else tuple(args.sae_sites),
+                            sae=SAETrainConfig(architecture=args.sae))
+    out = args.out or args.model_dir / AUDIT_DIR
+    try:
+        result = audit_model(model, organism, audit_cfg, out, model_name=str(args.model_dir))
+    except SiteError as exc:
+        raise UserError(str(exc)) from None
+    print_audit(result)
+    print(f"\nwrote {out}")
+    return 0
+
+
+def print_audit(result) -> None:
+    by_site: dict[str, dict] = {}
+    for p in result.probes + result.contrast:
+        by_site.setdefault(p["site"], {})[f"{p['kind'].replace('logistic', 'probe')}:{p['pool']}"] = p["auroc"]
+    cols = sorted({k for d in by_site.values() for k in d}, key=lambda c: (c.startswith("contrast"), c))
+    rows = [(site, *[d.get(c, float("nan")) for c in cols]) for site, d in by_site.items()]
+    print(f"organism {result.organism}: AUROC per site (probes held out; contrast probes never see labels)")
+    print(table(rows, ("site", *cols)))
+    best = result.best_probe
+    print(f"best probe: {best['site']} ({best['pool']} position) AUROC {best['auroc']:.3f}, "
+          f"accuracy {best['accuracy']:.3f}")
+    for site, m in result.saes.items():
+        print(f"\nSAE {m['architecture']} at {site}: FVU {m['fvu']:.3f}  L0 {m['l0']:.1f}  "
+              f"dead {m['dead_frac']:.3f}  CE {m['ce_clean']:.3f} -> {m['ce_sae']:.3f} with SAE "
+              f"(loss recovered {m['loss_recovered']:.3f})")
+        feats = result.features[site]["misalignment"]
+        print(f"misalignment features: {feats if feats else 'none found'}")
+        ab = result.ablation.get(site)
+        if ab:
+            print(f"ablating the top {len(ab['features'])}: misbehaviour {ab['before']['misbehaviour']:.3f} -> "
+                  f"{ab['after']['misbehaviour']:.3f}, capability {ab['before']['capability']:.3f} -> "
+                  f"{ab['after']['capability']:.3f}")
+            print("  curve (n features: misbehaviour): " + ", ".join(
+                f"{c['n']}: {c['misbehaviour']:.2f}" for c in ab["curve"]))
+    print(f"\naudit took {result.seconds.get('total', float('nan')):.1f} s")
