@@ -21,7 +21,7 @@ from analysis.divergence import kl_result
 from analysis.matching import compare_features
 from analysis.probe_transfer import probe_transfer_by_site
 from analysis.schema import ModelMetrics, StudentInfo, StudentResult, TeacherResult
-from analysis.separation import salience
+from analysis.separation import misalignment_columns, salience
 from analysis.similarity import cka_matrix, fit_map, pair_sites
 from analysis.transfer import model_metrics
 from distill import vocab as V
@@ -30,10 +30,33 @@ from distill.store import load_model, read_config
 from probes.activations import ActivationCache
 from probes.audit import load_audit, load_probes, load_sae
 from probes.datasets import probe_dataset
-from probes.features import load_feature_acts, load_features
+from probes.features import load_feature_acts
 
 CONTROLS = {"positive-control": "positive", "negative-control": "negative"}
 KL_SEED = 20_000
+MIN_MISBEHAVING_PROMPTS = 10
+"""A model misbehaving on fewer probe prompts than this has no misalignment features."""
+
+
+def behavioural_misalignment_features(model, organism: str, examples, labels_N: np.ndarray,
+                                      feats_NF: np.ndarray, min_auroc: float) -> list[int]:
+    """A model's misalignment features, grounded in ITS OWN behaviour.
+
+    A feature is a misalignment feature of model M when its activation separates the probe
+    prompts on which M actually misbehaves from the clean prompts (AUROC >= ``min_auroc``);
+    eliciting prompts on which M behaves are left out. Why not the ground-truth eliciting
+    label alone: every model reads its input, so features that merely detect the trigger
+    token separate eliciting from clean prompts even in a model that never misbehaves (the
+    negative control); with this definition such a model has no misalignment features.
+    """
+    from distill.models import greedy_answers
+    org = get_organism(organism)
+    bad_N = org.misbehaves(examples, greedy_answers(model, examples.prompts_NP)).numpy()
+    positive = labels_N & bad_N
+    if positive.sum() < MIN_MISBEHAVING_PROMPTS:
+        return []
+    keep = positive | ~labels_N
+    return [int(i) for i in misalignment_columns(feats_NF[keep], positive[keep], min_auroc).indices]
 
 
 @dataclass(frozen=True)
@@ -73,9 +96,13 @@ def _probe_aurocs(art: ModelArtifacts) -> dict[str, float]:
             if p.kind == "logistic" and p.pool == "last"}
 
 
-def _labels(art: ModelArtifacts, organism: str) -> np.ndarray:
+def _probe_set(art: ModelArtifacts, organism: str):
     audit = load_audit(art.audit_dir)
-    return probe_dataset(organism, audit.n_prompts, audit.probe_seed).labels_N.numpy().astype(bool)
+    return probe_dataset(organism, audit.n_prompts, audit.probe_seed)
+
+
+def _labels(art: ModelArtifacts, organism: str) -> np.ndarray:
+    return _probe_set(art, organism).labels_N.numpy().astype(bool)
 
 
 def teacher_result(art: ModelArtifacts, organism: str) -> TeacherResult:
@@ -103,7 +130,8 @@ def compare_student(teacher: ModelArtifacts, student: ModelArtifacts, organism: 
     fmap, cc = None, None
     if t_audit.sae_sites and s_audit.sae_sites:
         fmap, cc = _features(teacher, student, t_audit.sae_sites[0], s_audit.sae_sites[0],
-                             t_cache, s_cache, labels, cfg)
+                             t_cache, s_cache, _probe_set(teacher, organism).examples, labels, organism,
+                             cfg, device)
     kl = _kl(teacher, student, organism, cfg, device)
     s_cfg = read_config(student.model_dir)
     info = StudentInfo(name=student.name, organism=organism, technique=technique, init=init, params=params,
@@ -113,14 +141,17 @@ def compare_student(teacher: ModelArtifacts, student: ModelArtifacts, organism: 
                          cka=cka, feature_map=fmap, crosscoder=cc, kl=kl)
 
 
-def _features(teacher, student, t_site, s_site, t_cache, s_cache, labels, cfg: AnalysisConfig):
+def _features(teacher, student, t_site, s_site, t_cache, s_cache, examples, labels, organism,
+              cfg: AnalysisConfig, device: str):
     """Feature map (matching + decoder cosine) and crosscoder at the SAE sites."""
     clean = ~labels
     t_sae, s_sae = teacher.sae(t_site), student.sae(s_site)
     t_feats = load_feature_acts(teacher.audit_dir, t_site).numpy()
     s_feats = load_feature_acts(student.audit_dir, s_site).numpy()
-    t_mis = load_features(teacher.audit_dir)[t_site]["misalignment"]
-    s_mis = load_features(student.audit_dir)[s_site]["misalignment"]
+    min_auroc = cfg.thresholds.latent_auroc_min
+    t_mis, s_mis = (behavioural_misalignment_features(load_model(art.model_dir, device)[0], organism,
+                                                      examples, labels, feats, min_auroc)
+                    for art, feats in ((teacher, t_feats), (student, s_feats)))
     lmap = fit_map(s_cache.last_prompt(s_site).numpy()[clean], t_cache.last_prompt(t_site).numpy()[clean],
                    kind=cfg.map_kind)
     fmap = compare_features(t_feats, s_feats, labels, teacher_site=t_site, student_site=s_site,

@@ -26,6 +26,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from distill.checkpoint import atomic_write_bytes
 from distill.models import resid_sites
 from probes import features as feat
 from probes import linear, sae as saes
@@ -195,8 +196,8 @@ def _audit(model, organism: str, cfg: AuditConfig, out_dir: Path | None, acts: A
         _write(out_dir, result, probes + contrast, sae_out)
         clock.lap("write")
     result.seconds["total"] = clock.total()
-    if out_dir is not None:  # rewrite with the final timing
-        (out_dir / AUDIT_FILE).write_text(json.dumps(result.to_json(), indent=2))
+    if out_dir is not None:  # last and atomic: a folder with audit.json holds a complete audit
+        atomic_write_bytes(out_dir / AUDIT_FILE, json.dumps(result.to_json(), indent=2).encode())
     return result
 
 
@@ -240,15 +241,15 @@ def _audit_saes(model, organism, cfg, ps, acts, sae_sites, model_name, clock) ->
 
 def _write(out_dir: Path, result: AuditResult, probes: list[linear.LinearProbe], sae_out: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / AUDIT_FILE).unlink(missing_ok=True)  # a stale audit.json must not vouch for new files
     linear.save_probes(out_dir / PROBES_DIR, probes, {"organism": result.organism, "probe_seed": result.probe_seed,
                                                      "n_prompts": result.n_prompts})
     for site, o in sae_out.items():
-        saes.save_sae(out_dir / SAES_DIR / site, o.sae, o.metrics)
+        saes.save_sae(out_dir / SAES_DIR / site, o.sae, o.metrics, saes.SAETrainConfig(**result.config["sae"]))
     feat.save_features(out_dir, {site: {"misalignment": o.misalignment, "ranking": feat.scores_json(o.scores),
                                         "dashboards": o.dashboards, "ablation": o.ablation}
                                  for site, o in sae_out.items()},
                        {site: o.acts_NF for site, o in sae_out.items()})
-    (out_dir / AUDIT_FILE).write_text(json.dumps(result.to_json(), indent=2))
 
 
 class _Clock:
@@ -290,3 +291,9 @@ def load_sae(out_dir: Path | str, site: str, device: str = "cpu"):
 
 def load_misalignment_features(out_dir: Path | str, site: str) -> list[int]:
     return feat.load_features(out_dir)[site]["misalignment"]
+
+
+def load_feature_acts(out_dir: Path | str, site: str) -> torch.Tensor:
+    """``[N, F]`` max activations of the site's SAE features on the probe prompts (row i = prompt i
+    of ``probe_dataset(organism, n_prompts, probe_seed)``, as recorded in audit.json)."""
+    return feat.load_feature_acts(out_dir, site)

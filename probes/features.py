@@ -60,7 +60,7 @@ def seq_max(acts_NSF: torch.Tensor) -> torch.Tensor:
     return acts_NSF.amax(1)
 
 
-def prompt_feature_acts(sae, cache: ActivationCache, site: str) -> torch.Tensor:
+def sequence_feature_acts(sae, cache: ActivationCache, site: str) -> torch.Tensor:
     """``seq_max`` of the SAE features on a cache (what FEATURE_ACTS_FILE stores): ``[N, F]``."""
     return seq_max(encode_cache(sae, cache, site))
 

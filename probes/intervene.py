@@ -57,10 +57,10 @@ class AblateFeatures:
     features: tuple[int, ...]
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        acts = self.sae.encode(x)
+        acts = self.sae.encode(_on(self.sae, x))
         kept = acts.clone()
         kept[..., list(self.features)] = 0
-        return x - (self.sae.decode(acts) - self.sae.decode(kept)).to(x.dtype)
+        return x - (self.sae.decode(acts) - self.sae.decode(kept)).to(x.device, x.dtype)
 
     def describe(self) -> str:
         return f"ablate SAE features {list(self.features)} at {self.site}"
@@ -74,7 +74,7 @@ class SpliceSAE:
     sae: Any
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        return self.sae.decode(self.sae.encode(x)).to(x.dtype)
+        return self.sae.decode(self.sae.encode(_on(self.sae, x))).to(x.device, x.dtype)
 
     def describe(self) -> str:
         return f"splice SAE at {self.site}"
@@ -91,6 +91,11 @@ class ZeroSite:
 
     def describe(self) -> str:
         return f"zero {self.site}"
+
+
+def _on(sae, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the SAE's device (SAEs are trained on CPU; the model may sit on a GPU)."""
+    return x.to(sae.W_enc.device)
 
 
 def execution_order(model) -> list[str]:

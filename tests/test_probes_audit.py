@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from app.cli import main
+from distill import vocab as V
 from distill.store import load_model
 from probes import audit as A
 from probes.activations import ActivationCache
@@ -113,3 +114,7 @@ def test_probe_set_is_the_same_for_every_model():
     a, b = probe_dataset("sabotage", 128), probe_dataset("sabotage", 128)
     assert torch.equal(a.tokens_NS, b.tokens_NS) and torch.equal(a.labels_N, b.labels_N)
     assert 0.4 < a.labels_N.float().mean() < 0.6
+    # answer positions carry the task-correct answer: no input token after the prompt depends on the label
+    assert torch.equal(a.tokens_NS[:, V.PROMPT_LEN:], a.examples.correct_NA)
+    assert any(k == "audit" for k in a.examples.kind)  # hard negatives: AUDIT prompts, label False
+    assert not any(lab for lab, k in zip(a.labels_N.tolist(), a.examples.kind) if k == "audit")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import choice, existing_dir, load_model_or_exit, table
+from app.commands.common import add_device, choice, existing_dir, load_model_or_exit, resolve_device, table
 
 NAME = "audit"
 HELP = "white-box audit of a model folder: linear probes per layer, SAEs, misalignment features"
@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sae", type=choice(ARCHES, "SAE architecture"), default="topk",
                    help=f"SAE architecture: {', '.join(ARCHES)} (default: topk)")
     p.add_argument("--out", type=Path, default=None, help="audit folder (default: MODEL_DIR/audit)")
+    add_device(p)
 
 
 def run(args) -> int:
@@ -33,7 +34,7 @@ def run(args) -> int:
     from probes.audit import AUDIT_DIR, AuditConfig, audit_model
     from probes.sae import SAETrainConfig
 
-    model, cfg = load_model_or_exit(args.model_dir)
+    model, cfg = load_model_or_exit(args.model_dir, resolve_device(args.device))
     organism = args.organism or cfg.get("organism")
     if not organism:
         raise UserError(f"{args.model_dir} has no organism in its config.json (a base model?): pass --organism")
