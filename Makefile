@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/doublebind teacher --organism backdoor --out $(OUT)/teacher-backdoor
+	$(BIN)/doublebind run --out $(OUT)
 
 test: $(STAMP)
+	sh tests/ensure_chromium.sh
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
@@ -29,6 +30,8 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/distill_throughput.py
+	$(BIN)/python bench/probe_bench.py
 
 clean:
 	rm -rf $(VENV) runs
