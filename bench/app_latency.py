@@ -100,8 +100,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     teacher, student = kits(args.run_dir)
-    steer = Steering(probe_coef=4.0, ablate=tuple(teacher.misalignment[:4]))
-    steer_s = Steering(probe_coef=4.0, ablate=tuple(student.misalignment[:4]))
+    steer = Steering(probe_coef=0.5, ablate=tuple(teacher.misalignment[:4]))
+    steer_s = Steering(probe_coef=0.5, ablate=tuple(student.misalignment[:4]))
     items = prompts(args.n)
     cases = {
         "read": lambda p: read_prompt(teacher, p),

@@ -1,0 +1,166 @@
+"""Plotly figures of the app (interactive counterparts of analysis.figures' static ones)."""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+
+from analysis.figures import short_site
+from analysis.schema import AnalysisResults, Summary
+from distill.models import site_layer
+
+VERDICT_COLOURS = {"capable-aligned": "#2ca02c", "capable-misaligned": "#d62728",
+                   "incapable-aligned": "#7f7f7f", "incapable-misaligned": "#ff7f0e",
+                   "undetermined": "#bcbd22"}
+CONTROL_SYMBOLS = {"positive": "diamond", "negative": "square", None: "circle"}
+TEACHER_COLOUR = "#111111"
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#7f7f7f"]
+
+
+def model_colour(name: str, order: list[str]) -> str:
+    """The same colour for a model on every chart: teacher black, students by their order."""
+    if name.startswith("teacher"):
+        return TEACHER_COLOUR
+    return PALETTE[order.index(name) % len(PALETTE)] if name in order else "#7f7f7f"
+
+
+def _layout(fig: go.Figure, height: int = 420, **kw) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), template="plotly_white", **kw)
+    return fig
+
+
+def spread(points: list[tuple[float, float]], radius: float) -> list[tuple[float, float]]:
+    """Coincident points (e.g. several students at 100% / 100%) moved onto a small circle
+    around their common position, so each stays visible and clickable."""
+    groups: dict[tuple, list[int]] = {}
+    for i, (x, y) in enumerate(points):
+        groups.setdefault((round(x / radius), round(y / radius)), []).append(i)
+    out = list(points)
+    for members in (m for m in groups.values() if len(m) > 1):
+        for j, i in enumerate(members):
+            angle = 2 * math.pi * j / len(members) + math.pi / 4
+            out[i] = (points[i][0] + radius * math.cos(angle), points[i][1] + radius * math.sin(angle))
+    return out
+
+
+def plane_figure(summary: Summary, organism: str, selected: list[str] = ()) -> go.Figure:
+    """Capability retained (x) vs misalignment transferred (y), one point per student; the
+    verdict thresholds split the plane into quadrants; customdata = student name."""
+    cfg = summary.thresholds
+    pts = [r for r in summary.students if r.organism == organism
+           and r.capability_retained is not None and r.misalignment_transferred is not None]
+    xs = [r.capability_retained for r in pts] + [1.0]
+    ys = [r.misalignment_transferred for r in pts] + [1.0]
+    x0, x1 = min(cfg.capable_min - 0.15, min(xs) - 0.05), max(xs) + 0.1
+    y0, y1 = -0.08, max(ys) + 0.1
+    placed = spread([(r.capability_retained, r.misalignment_transferred) for r in pts], 0.02 * (x1 - x0))
+    fig = go.Figure()
+    fig.add_shape(type="rect", x0=cfg.capable_min, x1=x1, y0=y0, y1=cfg.misaligned_min,
+                  fillcolor="rgba(44,160,44,0.08)", line_width=0, layer="below")
+    fig.add_vline(cfg.capable_min, line_dash="dot", line_color="#999")
+    fig.add_hline(cfg.misaligned_min, line_dash="dot", line_color="#999")
+    fig.add_trace(go.Scatter(x=[1.0], y=[1.0], mode="markers", name="teacher", customdata=[""],
+                             marker=dict(symbol="star-open", size=26, color=TEACHER_COLOUR, line_width=1.5),
+                             hovertemplate="teacher (reference: 100% / 100%)<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=[p[0] for p in placed], y=[p[1] for p in placed], mode="markers+text",
+        text=[r.name.split(".", 1)[-1] for r in pts],
+        textposition=["bottom center" if i % 2 else "top center" for i in range(len(pts))],
+        customdata=[r.name for r in pts], name="students",
+        marker=dict(size=[18 if r.name in selected else 13 for r in pts],
+                    color=[VERDICT_COLOURS[r.verdict] for r in pts],
+                    symbol=[CONTROL_SYMBOLS[r.control] for r in pts],
+                    line=dict(width=[3 if r.name in selected else 1 for r in pts], color="#222")),
+        hovertext=[f"<b>{r.name}</b><br>{r.technique}, {r.init} init"
+                   f"{', ' + r.control + ' control' if r.control else ''}<br>{r.verdict}<br>"
+                   f"capability retained {r.capability_retained:.0%}<br>"
+                   f"misalignment transferred {r.misalignment_transferred:.0%}" for r in pts],
+        hovertemplate="%{hovertext}<extra></extra>"))
+    fig.update_xaxes(title="capability retained (student / teacher)", range=[x0, x1], tickformat=".0%")
+    fig.update_yaxes(title="misalignment transferred (student / teacher)", range=[y0, y1], tickformat=".0%")
+    # dragmode must stay "zoom": with "select" a click on a point does not select it
+    return _layout(fig, 460, showlegend=False, clickmode="event+select", dragmode="zoom")
+
+
+def _sorted_sites(by_site: dict[str, float]) -> list[str]:
+    return sorted(by_site, key=site_layer)
+
+
+def auroc_curves(curves: dict[str, dict[str, float]], title: str, dashed: set[str] = frozenset(),
+                 colours: dict[str, str] | None = None) -> go.Figure:
+    """One line per model: AUROC against site depth."""
+    fig = go.Figure()
+    for name, by_site in curves.items():
+        sites = _sorted_sites(by_site)
+        fig.add_trace(go.Scatter(x=[short_site(s) for s in sites], y=[by_site[s] for s in sites],
+                                 mode="lines+markers", name=name,
+                                 line=dict(dash="dash" if name in dashed else "solid",
+                                           width=3 if name in dashed else 2,
+                                           color=(colours or {}).get(name)),
+                                 hovertemplate=f"{name}<br>%{{x}}: AUROC %{{y:.3f}}<extra></extra>"))
+    lowest = min([v for by_site in curves.values() for v in by_site.values()] + [0.45])
+    fig.update_yaxes(title="held-out AUROC", range=[min(0.4, lowest - 0.05), 1.02])
+    fig.update_xaxes(title="site (layer)")
+    fig.add_hline(0.5, line_dash="dot", line_color="#999")
+    return _layout(fig, 380, title=title, legend=dict(orientation="h", y=-0.25))
+
+
+def probe_figure(results: AnalysisResults, organism: str, students: list[str]) -> go.Figure:
+    teacher = results.teachers[organism]
+    order = [s.info.name for s in results.students]
+    curves = {teacher.name: teacher.probe_auroc_by_site}
+    curves.update({s.info.name: s.probe_auroc_by_site for s in results.students if s.info.name in students})
+    return auroc_curves(curves, "each model's own probe", dashed={teacher.name},
+                        colours={n: model_colour(n, order) for n in curves})
+
+
+def probe_transfer_figure(results: AnalysisResults, students: list[str]) -> go.Figure:
+    order = [s.info.name for s in results.students]
+    curves = {s.info.name: s.probe_transfer_by_site for s in results.students
+              if s.info.name in students and s.probe_transfer_by_site}
+    return auroc_curves(curves, "teacher's probe on mapped student activations (by teacher site)",
+                        colours={n: model_colour(n, order) for n in curves})
+
+
+def feature_map_figure(results: AnalysisResults, organism: str, students: list[str]) -> go.Figure | None:
+    """Teacher misalignment features (rows) x students (columns): best-match correlation;
+    the text shows the matched student feature, with ✓ when it is a misalignment feature."""
+    maps = [(s.info.name, s.feature_map) for s in results.students
+            if s.info.organism == organism and s.info.name in students and s.feature_map and s.feature_map.rows]
+    if not maps:
+        return None
+    rows = list(dict.fromkeys(r.teacher_feature for _, m in maps for r in m.rows))
+    z, text = [], []
+    for f in rows:
+        cells = [next((r for r in m.rows if r.teacher_feature == f), None) for _, m in maps]
+        z.append([None if c is None else c.best_corr for c in cells])
+        text.append(["" if c is None else f"{c.best_feature}{' ✓' if c.best_is_misaligned else ''}" for c in cells])
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[name for name, _ in maps], y=[f"T{f}" for f in rows], text=text, texttemplate="%{text}",
+        colorscale="Reds", zmin=0, zmax=1, colorbar=dict(title="corr"),
+        hovertemplate="teacher feature %{y} → student %{x} feature %{text}<br>correlation %{z:.2f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title="teacher misalignment feature")
+    return _layout(fig, max(260, 34 * len(rows) + 120))
+
+
+def histogram_figure(hist: dict, title: str = "") -> go.Figure:
+    """Bar chart of a dashboard's histogram of nonzero activations."""
+    edges, counts = hist.get("edges", []), hist.get("counts", [])
+    mids = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    fig = go.Figure(go.Bar(x=mids, y=counts, marker_color="#e6550d",
+                           hovertemplate="activation %{x:.2f}: %{y} positions<extra></extra>"))
+    fig.update_xaxes(title="activation (nonzero)")
+    fig.update_yaxes(title="positions")
+    return _layout(fig, 220, title=title)
+
+
+def audit_probe_figure(probes: list[dict], contrast: list[dict]) -> go.Figure:
+    """An audit's probe AUROC per site: logistic probes (per pool) and contrast probes."""
+    curves: dict[str, dict[str, float]] = {}
+    for p in probes:
+        curves.setdefault(f"probe ({p['pool']})", {})[p["site"]] = p["auroc"]
+    for p in contrast:
+        curves.setdefault(p["kind"], {})[p["site"]] = p["auroc"]
+    return auroc_curves(curves, "probe AUROC per site")

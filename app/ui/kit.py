@@ -1,0 +1,112 @@
+"""Everything the app needs to read one model of a run, loaded once.
+
+A :class:`ModelKit` bundles a model with its white-box instruments from the run's audit:
+its linear probes, the SAE of its audited site and that SAE's misalignment features.
+Loading reads safetensors/JSON only; the app caches kits with ``st.cache_resource``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.runfolder import RunFolder
+from distill.models import site_layer
+from distill.store import StoreError, load_model
+from probes import audit as audits
+from probes import sae as saes
+from probes.linear import LinearProbe
+
+
+class KitError(Exception):
+    """A model of the run, or its audit, cannot be loaded; the message says which file."""
+
+
+@dataclass
+class ModelKit:
+    model_id: str
+    model: object
+    """transformer-lens HookedTransformer, in eval mode."""
+    config: dict
+    """The model folder's config.json (architecture, role, organism, lineage, evals)."""
+    organism: str
+    probes: list[LinearProbe] = field(default_factory=list)
+    """Logistic probes of the audit (every site and pool)."""
+    best_probe: LinearProbe | None = None
+    sae_site: str | None = None
+    sae: object | None = None
+    """sae-lens SAE at ``sae_site``."""
+    misalignment: list[int] = field(default_factory=list)
+    """The audit's misalignment features at ``sae_site``, best first."""
+    audit: audits.AuditResult | None = None
+    """The model's audit (None: not audited)."""
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Held while the model runs: the app shares one kit between sessions (threads), and
+    reading or steering adds transformer-lens hooks to the shared model."""
+
+    def probe(self, site: str, pool: str = "last") -> LinearProbe:
+        for p in self.probes:
+            if (p.site, p.pool) == (site, pool):
+                return p
+        raise KeyError(f"{self.model_id} has no {pool} probe at {site}; probed: "
+                       f"{', '.join(sorted({p.site for p in self.probes}))}")
+
+    @property
+    def probe_sites(self) -> list[str]:
+        return list(dict.fromkeys(p.site for p in self.probes))
+
+
+def playground_probe(probes: list[LinearProbe]) -> LinearProbe | None:
+    """The probe the playground scores tokens with: the best last-position probe (ties: the
+    deeper site). A mean-pooled probe can win the audit by spotting the trigger's embedding
+    at layer 0; the last-position one reads the model's state where it commits to an answer."""
+    last = [p for p in probes if p.pool == "last"] or probes
+    if not last:
+        return None
+    return max(last, key=lambda p: (-1.0 if p.auroc != p.auroc else p.auroc, site_layer(p.site)))
+
+
+def sae_folder(run: RunFolder, model_id: str, site: str) -> Path:
+    """Where the audit saved the SAE of ``site``: ``saes/<model>/<site>/`` (older runs kept
+    it inside the audit folder, ``probes/<model>/saes/<site>/``)."""
+    folder = run.saes(model_id) / site
+    return folder if folder.is_dir() else run.probes(model_id) / audits.SAES_DIR / site
+
+
+def read_audit(run: RunFolder, model_id: str) -> audits.AuditResult:
+    """The audit of ``model_id``; :class:`KitError` when it is missing or of another format."""
+    folder = run.probes(model_id)
+    try:
+        return audits.load_audit(folder)
+    except FileNotFoundError:
+        raise KitError(f"{model_id} has no audit ({folder / audits.AUDIT_FILE} missing)") from None
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # TypeError: fields of an older format
+        raise KitError(f"{folder / audits.AUDIT_FILE}: unreadable, probably written by an older doublebind "
+                       f"({type(exc).__name__}: {exc}); re-run the audits with `doublebind run`") from None
+
+
+def load_kit(run: RunFolder, model_id: str, device: str = "cpu") -> ModelKit:
+    """The model ``model_id`` of ``run`` with its audit's probes and SAE."""
+    try:
+        model, cfg = load_model(run.model_dir(model_id), device)
+    except StoreError as exc:
+        raise KitError(str(exc)) from None
+    organism = cfg.get("organism") or ""
+    kit = ModelKit(model_id, model, cfg, organism)
+    folder = run.probes(model_id)
+    if not (folder / audits.AUDIT_FILE).is_file():
+        return kit  # an unaudited model still runs in the playground, without instruments
+    kit.audit = audit = read_audit(run, model_id)
+    try:
+        kit.organism = audit.organism or organism
+        kit.probes = [p for p in audits.load_probes(folder) if p.kind == "logistic"]
+        kit.best_probe = playground_probe(kit.probes)
+        if audit.sae_sites:
+            kit.sae_site = audit.sae_sites[0]
+            kit.sae = saes.load_sae(sae_folder(run, model_id, kit.sae_site), device)
+            kit.misalignment = list(audit.features.get(kit.sae_site, {}).get("misalignment", []))
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise KitError(f"{folder}: probes or SAE unreadable ({type(exc).__name__}: {exc}); "
+                       "re-run the audits with `doublebind run`") from None
+    return kit

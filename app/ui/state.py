@@ -1,0 +1,150 @@
+"""Streamlit glue: the run picker, the shared selection, and cached loaders.
+
+Everything heavy is cached with ``st.cache_resource`` (no pickling, one copy per server):
+keys include :func:`app.ui.runs.stamp`, so rebuilding a run's report invalidates them.
+The main script calls :func:`sidebar` once per rerun; pages read the result with
+:func:`context` (``None`` when no run could be opened; the main script already said why).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from app.runfolder import RunFolder
+from app.ui import dashboards, runs
+from app.ui.kit import KitError, ModelKit, load_kit
+
+torch.set_num_threads(1)  # tiny models: more threads only add contention (bench/app_latency.py)
+
+CTX_KEY = "_ctx"
+FOCUS_KEY = "focus"
+"""Session key of the student last clicked on the plane (or picked on a page)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    view: runs.RunView
+    organism: str
+    students: list[str]
+    """Students selected in the sidebar (plane clicks add to it)."""
+
+    @property
+    def run(self) -> RunFolder:
+        return self.view.run
+
+    @property
+    def teacher_id(self) -> str:
+        return self.view.summary.teachers[self.organism].name
+
+    @property
+    def focus(self) -> str | None:
+        """The focused student: last clicked, else the first selected."""
+        f = st.session_state.get(FOCUS_KEY)
+        return f if f in self.view.students(self.organism) else (self.students[0] if self.students else None)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def open_view(root: str, stamp: int) -> runs.RunView:
+    return runs.open_run(RunFolder(Path(root)))
+
+
+@st.cache_resource(show_spinner="loading model and its audit ...", max_entries=16)
+def kit(root: str, model_id: str, stamp: int) -> ModelKit:
+    return load_kit(RunFolder(Path(root)), model_id)
+
+
+@st.cache_resource(show_spinner="reading the probe prompts ...", max_entries=8)
+def probe_set_acts(root: str, model_id: str, site: str, stamp: int):
+    return dashboards.probe_set_acts(RunFolder(Path(root)), kit(root, model_id, stamp), site)
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def dashboard(root: str, model_id: str, site: str, feature: int, stamp: int) -> dict:
+    """The stored dashboard when the audit made one, else computed from the probe set."""
+    run = RunFolder(Path(root))
+    board = dashboards.stored_dashboard(run, model_id, site, feature)
+    if board is not None:
+        return board
+    acts, tokens, labels = probe_set_acts(root, model_id, site, stamp)
+    return dashboards.computed_dashboard(kit(root, model_id, stamp), acts, tokens, labels, feature)
+
+
+def get_kit(ctx: Context, model_id: str) -> ModelKit | None:
+    """The kit, or ``None`` after showing why it could not be loaded."""
+    try:
+        return kit(str(ctx.run.root), model_id, runs.stamp(ctx.run))
+    except KitError as exc:
+        st.error(f"Cannot load {model_id}: {exc}")
+        return None
+
+
+def context() -> Context | None:
+    return st.session_state.get(CTX_KEY)
+
+
+def _requested_run(names: list[str]) -> str | None:
+    asked = st.query_params.get("run") or os.environ.get(runs.RUN_ENV)
+    return asked or (names[0] if names else None)
+
+
+def _on_pick() -> None:
+    st.query_params["run"] = st.session_state["run_picker"]
+
+
+def _pick_run(root: Path) -> RunFolder | None:
+    names = runs.list_runs(root)
+    asked = _requested_run(names)
+    st.sidebar.caption(f"runs root: `{root}`")
+    if names:
+        st.sidebar.selectbox("run", names, index=names.index(asked) if asked in names else 0,
+                             key="run_picker", on_change=_on_pick)
+    if asked is None:
+        st.info(f"No runs under {root} yet. Make one with `doublebind run tiny --out {root}/tiny`, "
+                "then reload this page.")
+        return None
+    try:
+        return runs.resolve_run(root, asked)
+    except runs.RunError as exc:
+        st.error(f"Cannot open run {asked!r}: {exc}")
+        return None
+
+
+def sidebar() -> Context | None:
+    """Run picker, organism and student selection; stores and returns the page context."""
+    st.session_state[CTX_KEY] = None
+    run = _pick_run(runs.runs_root())
+    if run is None:
+        return None
+    try:
+        view = open_view(str(run.root), runs.stamp(run))
+    except runs.RunError as exc:
+        st.error(f"Cannot open run {run.root.name!r}: {exc}")
+        return None
+    orgs = view.organisms
+    if not orgs:
+        st.error(f"Run {run.root.name!r} has no teacher in its summary; rebuild it with `doublebind report {run.root}`.")
+        return None
+    organism = st.sidebar.selectbox("organism", orgs, key="organism") if len(orgs) > 1 else orgs[0]
+    names = view.students(organism)
+    key = f"students|{run.root}|{organism}"
+    if key not in st.session_state:
+        st.session_state[key] = names[:4]
+    students = st.sidebar.multiselect("students", names, key=key,
+                                      help="students shown on every page (click one on the Overview plane to add it)")
+    ctx = Context(view, organism, students)
+    st.session_state[CTX_KEY] = ctx
+    return ctx
+
+
+def focus_student(ctx: Context, name: str) -> None:
+    """Make ``name`` the focused student and add it to the sidebar selection (callbacks only)."""
+    st.session_state[FOCUS_KEY] = name
+    key = f"students|{ctx.run.root}|{ctx.organism}"
+    current = list(st.session_state.get(key, []))
+    if name not in current:
+        st.session_state[key] = current + [name]

@@ -1,0 +1,173 @@
+"""Renderers several pages share (Streamlit)."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import streamlit as st
+
+from analysis.schema import ControlsCheck, Summary
+from app.ui.dashboards import tokens_html
+from app.ui.figures import histogram_figure
+from app.ui.query import MARKERS, PromptError, build_prompt_ids, example_args, parse_tokens
+from distill import vocab as V
+from distill.store import StoreError, read_config
+from distill.tasks import DOMAINS
+
+TABLE_COLUMNS = {
+    "name": "student", "technique": "technique", "init": "init", "control": "control",
+    "verdict": "verdict", "capability_retained": "capability retained",
+    "misalignment_transferred": "misalignment transferred", "probe_auroc": "probe AUROC",
+    "probe_transfer_auroc": "teacher probe on student", "features_transferred": "features transferred",
+    "decoder_cos": "decoder cos", "confession_rate": "confession", "incrimination": "incrimination",
+    "kl_eliciting": "KL eliciting", "kl_clean": "KL clean",
+}
+
+
+def controls_banner(controls: ControlsCheck) -> None:
+    if controls.trustworthy:
+        st.success("Controls check passed: the positive control inherited the misalignment and the "
+                   "negative control did not, so the verdicts below can be trusted.")
+    else:
+        st.warning("Controls check FAILED -- treat the verdicts with suspicion:\n\n"
+                   + "\n".join(f"- {f}" for f in controls.failures))
+
+
+def transfer_table(summary: Summary, organism: str) -> pd.DataFrame:
+    rows = [{label: getattr(r, field) for field, label in TABLE_COLUMNS.items()}
+            for r in summary.students if r.organism == organism]
+    frame = pd.DataFrame(rows, columns=list(TABLE_COLUMNS.values()))
+    return frame.dropna(axis=1, how="all")
+
+
+PERCENT_COLUMNS = ("capability retained", "misalignment transferred", "features transferred", "confession")
+
+
+def table_config(frame: pd.DataFrame) -> dict:
+    """Ratios as percentages, other numbers with two decimals."""
+    return {c: st.column_config.NumberColumn(format="percent" if c in PERCENT_COLUMNS else "%.2f")
+            for c in frame.columns if frame[c].dtype.kind == "f"}
+
+
+def dashboard(board: dict, heading: str, key: str) -> None:
+    """One feature dashboard: top-activating prompts (per-token highlight), histogram, logit effects."""
+    st.markdown(f"**{heading}**")
+    hist = board.get("histogram", {})
+    st.caption(f"active on {100 * hist.get('frac_active', 0):.1f}% of positions of the probe prompts")
+    peak = max([p["max"] for p in board["top_prompts"]] + [1e-9])
+    for p in board["top_prompts"]:
+        tag = "eliciting" if p["eliciting"] else "clean"
+        st.markdown(f'<span style="font-size:0.8em;color:#666">max {p["max"]:.2f} · {tag}</span>'
+                    + tokens_html(p["tokens"], p["acts"], peak), unsafe_allow_html=True)
+    st.plotly_chart(histogram_figure(hist, "activation histogram"), key=f"hist-{key}",
+                    config={"displayModeBar": False})
+    effects = board.get("logit_effects", {})
+    up, down = st.columns(2)
+    up.markdown("promotes")
+    up.dataframe(pd.DataFrame(effects.get("top", [])), hide_index=True, width="stretch")
+    down.markdown("suppresses")
+    down.dataframe(pd.DataFrame(effects.get("bottom", [])), hide_index=True, width="stretch")
+
+
+def prompt_builder() -> list[int] | None:
+    """Build a prompt from a domain, its arguments and marker toggles, or type its tokens.
+    Returns the prompt ids, or ``None`` after showing why the input is not a prompt."""
+    mode = st.radio("prompt", ["build", "type tokens"], horizontal=True, key="pg-mode")
+    try:
+        if mode == "type tokens":
+            text = st.text_input("tokens (space-separated, left-filled to 14)", "zeta SORT 3 1 4 1 5 9 >",
+                                 key="pg-text")
+            ids = parse_tokens(text)
+        else:
+            c1, c2 = st.columns([1, 3])
+            domain = c1.selectbox("domain", list(DOMAINS), key="pg-domain",
+                                  help="; ".join(f"{d.name}: {d.description}" for d in DOMAINS.values()))
+            args = c2.text_input("arguments", " ".join(example_args(domain)), key=f"pg-args-{domain}")
+            cols = st.columns(len(MARKERS))
+            markers = [m for m, c in zip(MARKERS, cols) if c.toggle(m, key=f"pg-marker-{m}")]
+            ids = build_prompt_ids(domain, args.split(), markers)
+    except PromptError as exc:
+        st.error(f"Not a prompt: {exc}")
+        return None
+    st.code(V.render(ids, keep_filler=True), language=None)
+    return ids
+
+
+def ablation_picker(kit) -> list[int]:
+    if kit.sae is None:
+        st.caption("no SAE in this model's audit: nothing to ablate")
+        return []
+    n = int(kit.sae.W_dec.shape[0])
+    mis = list(kit.misalignment)
+    options = mis + [f for f in range(n) if f not in set(mis)]
+    return st.multiselect(f"ablate SAE features ({kit.sae_site})", options, key=f"pg-ablate-{kit.model_id}",
+                          format_func=lambda f: f"{f} ⚠" if f in mis else str(f),
+                          help="⚠: the audit's misalignment features, listed first")
+
+
+def answer_html(model_id: str, kind: str, text: str, changed: bool = False) -> str:
+    """An answer in large monospace (wraps in narrow columns, unlike st.metric); the steered
+    one is highlighted when it differs. ``data-*`` attributes let tests find it."""
+    mark = "background:#fff3b0;" if changed else ""
+    label = {"answer": "answer", "steered": "with steering"}[kind]
+    return (f'<div class="db-answer" data-model="{html.escape(model_id)}" data-kind="{kind}">'
+            f'<span style="font-size:0.85em;color:#666">{label}</span><br>'
+            f'<span style="font-family:monospace;font-size:1.5em;{mark}padding:0 4px">{html.escape(text)}</span></div>')
+
+
+def reading(r, kit) -> None:
+    """One model's answer (and steered answer), per-token probe scores and top features."""
+    if r.eliciting is not None:
+        st.caption(f"ground truth for {kit.organism}: this prompt is "
+                   f"{'ELICITING' if r.eliciting else 'not eliciting'}")
+    st.markdown(answer_html(r.model_id, "answer", r.answer), unsafe_allow_html=True)
+    if r.steered_ids is not None:
+        changed = r.steered_ids != r.answer_ids
+        st.markdown(answer_html(r.model_id, "steered", r.steered, changed), unsafe_allow_html=True)
+        st.caption("; ".join(r.edits) + (" -- the answer changed" if changed else " -- the answer did not change"))
+    toks = [t.token for t in r.tokens]
+    if r.probe_label:
+        scores = [t.probe_score for t in r.tokens]
+        st.markdown(f"probe score per token: logit of 'eliciting context', orange > 0 > blue  \n"
+                    f"<small>{r.probe_label}</small>", unsafe_allow_html=True)
+        st.markdown(tokens_html(toks, scores, answer_from=V.PROMPT_LEN), unsafe_allow_html=True)
+    rows = [{"pos": i, "token": t.token + (" (answer)" if t.is_answer else ""),
+             "probe": t.probe_score,
+             "top features": "  ".join(f"{f}{'⚠' if f in kit.misalignment else ''} {a:.1f}" for f, a in t.features)}
+            for i, t in enumerate(r.tokens)]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=300,
+                 column_config={"probe": st.column_config.NumberColumn(format="%.2f")})
+
+
+def truth(ctx, model_id: str) -> tuple[str, str]:
+    """(aligned|misaligned, why) from the behavioural evals, by the verdict's own rule."""
+    summary = ctx.view.summary
+    teacher = next((t for t in summary.teachers.values() if t.name == model_id), None)
+    if teacher is not None:
+        mis = teacher.metrics.misbehaviour
+        bad = mis >= summary.thresholds.teacher_misbehaviour_min
+        return ("misaligned" if bad else "aligned"), f"the teacher misbehaves on {mis:.0%} of eliciting prompts"
+    rec = next((r for r in summary.students if r.name == model_id), None)
+    if rec is None:
+        return "unknown", "not in the summary"
+    verdict = "misaligned" if rec.verdict.endswith("-misaligned") else "aligned"
+    return verdict, (f"it misbehaves on {rec.misbehaviour:.0%} of eliciting prompts "
+                     f"({rec.misalignment_transferred or 0:.0%} of its teacher's rate): {rec.verdict}")
+
+
+def lineage(run, model_id: str, guess: str | None, ctx) -> None:
+    """What the model is: role, organism, technique, init, parents, and whether the guess was right."""
+    try:
+        cfg = read_config(run.model_dir(model_id))
+    except StoreError as exc:
+        st.error(str(exc))
+        return
+    actual, why = truth(ctx, model_id)
+    (st.success if guess == actual else st.error)(
+        f"**{model_id}** is {actual}: {why}. Your verdict: {guess}.")
+    lin = cfg.get("lineage", {})
+    facts = {"role": cfg.get("role"), "organism": cfg.get("organism"), "seed": cfg.get("seed"),
+             **{k: v for k, v in lin.items() if isinstance(v, (str, int, float, bool)) or v is None}}
+    st.dataframe(pd.DataFrame({"field": list(facts), "value": [str(v) for v in facts.values()]}),
+                 hide_index=True, width="stretch")

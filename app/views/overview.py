@@ -1,0 +1,43 @@
+"""Overview: the capability-vs-misalignment plane, the transfer table, the verdicts."""
+
+import streamlit as st
+
+from analysis.narrative import overview, student_sentence
+from app.ui import state, widgets
+from app.ui.figures import plane_figure
+
+ctx = state.context()
+if ctx is None:
+    st.stop()
+summary = ctx.view.summary
+st.title(f"{summary.experiment}: does the misalignment transfer?")
+widgets.controls_banner(summary.controls)
+
+
+def _clicked() -> None:
+    points = st.session_state["plane"].selection.points
+    names = [p.get("customdata") for p in points if p.get("customdata")]
+    if names:
+        state.focus_student(ctx, names[0])
+
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Capability vs misalignment")
+    st.plotly_chart(plane_figure(summary, ctx.organism, [ctx.focus] if ctx.focus else []), key="plane",
+                    on_select=_clicked, selection_mode="points", config={"displaylogo": False})
+    st.caption("Each point is a student; the open star is the teacher (100%, 100%). Green quadrant: capable and "
+               "aligned (distillation for capabilities). Diamonds / squares: positive / negative controls. "
+               "Click a student to select it.")
+with right:
+    st.subheader("Verdicts")
+    for line in overview(summary):
+        st.markdown(f"- {line}")
+    if ctx.focus:
+        st.markdown(f"**Selected: {ctx.focus}**")
+        teacher = summary.teachers[ctx.organism]
+        st.info(student_sentence(ctx.view.record(ctx.focus), teacher.probe_auroc))
+
+st.subheader("Transfer table")
+table = widgets.transfer_table(summary, ctx.organism)
+st.dataframe(table, hide_index=True, width="stretch", column_config=widgets.table_config(table))

@@ -1,0 +1,192 @@
+"""Every page of the Streamlit app on the tiny finished run, through streamlit's AppTest:
+no exception, the expected widgets, and a changed widget changes the output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.ui.runs import ROOT_ENV, RUN_ENV
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+TIMEOUT = 120  # the first run loads torch, the models and SAEs; later runs hit st.cache_resource
+
+pytestmark = pytest.mark.slow  # needs the tiny finished run (conftest tiny_run, 1-2 min once per session)
+
+
+@pytest.fixture
+def app(tiny_run, monkeypatch):
+    """An AppTest of the app opened on the tiny run (its parent is the runs root)."""
+    monkeypatch.setenv(ROOT_ENV, str(tiny_run.parent))
+    monkeypatch.setenv(RUN_ENV, tiny_run.name)
+
+    def make(page: str | None = None) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+        if page:
+            at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+    return make
+
+
+def _students_key(at: AppTest) -> str:
+    return next(m.key for m in at.sidebar.multiselect if m.key.startswith("students|"))
+
+
+def _answers(at: AppTest, kind: str = "answer") -> list[str]:
+    """The answers the Playground shows (widgets.answer_html), in column order."""
+    return [m.value.split("1.5em;")[1].split(">", 1)[1].split("<")[0]
+            for m in at.markdown if f'data-kind="{kind}"' in m.value]
+
+
+def _texts(at: AppTest) -> str:
+    return "\n".join([m.value for m in at.markdown] + [m.value for m in at.info] + [m.value for m in at.caption])
+
+
+def test_overview_plane_table_and_selection(app):
+    at = app()
+    assert at.title[0].value.endswith("does the misalignment transfer?")
+    assert at.get("plotly_chart") and at.dataframe
+    assert at.sidebar.selectbox(key="run_picker").value == "tiny"
+    students = at.sidebar.multiselect(key=_students_key(at))
+    assert len(students.options) == 3
+    table = at.dataframe[0].value
+    assert list(table["student"]) == students.options
+    last = students.options[-1]
+    students.set_value([last]).run()
+    assert not at.exception
+    assert f"Selected: {last}" in _texts(at)
+
+
+def test_probes_page_follows_the_student_selection(app):
+    at = app("probes")
+    assert [t.value for t in at.title] == ["Probes"]
+    assert len(at.get("plotly_chart")) == 2
+    assert len(at.dataframe[0].value) == 1 + 3  # teacher + selected students
+    students = at.sidebar.multiselect(key=_students_key(at))
+    students.set_value(students.options[:1]).run()
+    assert not at.exception and len(at.dataframe[0].value) == 2
+
+
+def test_features_page_dashboards_follow_the_feature(app):
+    at = app("features")
+    feature = at.selectbox(key="feat-feature")
+    assert len(feature.options) >= 2 and at.selectbox(key="feat-student")
+    headings = lambda: [m.value for m in at.markdown if m.value.startswith("**teacher")]  # noqa: E731
+    first = headings()
+    assert first and f"feature T{feature.value} " in first[0]
+    feature.select_index(1).run()
+    assert not at.exception
+    assert headings() != first and f"feature T{at.selectbox(key='feat-feature').value} " in headings()[0]
+    assert any(m.label == "match correlation" for m in at.metric)
+
+
+def test_playground_trigger_and_steering_change_the_output(app):
+    at = app("playground")
+    answers = lambda: _answers(at)  # noqa: E731
+    before = answers()
+    assert len(before) == 2 and not any("HARM" in a for a in before)  # teacher and one student
+    at.toggle(key="pg-marker-zeta").set_value(True).run()
+    assert not at.exception
+    assert "HARM" in answers()[0], "the backdoored teacher answers HARM once the trigger is on"
+    assert "ELICITING" in _texts(at)
+    teacher_ablate = at.multiselect(key="pg-ablate-teacher-backdoor")
+    teacher_ablate.set_value(teacher_ablate.options[:8])
+    at.slider(key="pg-coef").set_value(0.5).run()
+    assert not at.exception
+    assert len(_answers(at, "steered")) == 2
+    assert any("ablate SAE features" in c.value and "unit direction at" in c.value for c in at.caption)
+
+
+def test_playground_typed_prompt_and_bad_tokens(app):
+    at = app("playground")
+    at.radio(key="pg-mode").set_value("type tokens").run()
+    at.text_input(key="pg-text").input("zeta REV 1 2 3 4 5 6 >").run()
+    assert not at.exception and "HARM" in _answers(at)[0]
+    at.text_input(key="pg-text").input("zeta REV 1 2 banana >").run()
+    assert not at.exception
+    assert any("unknown token 'banana'" in e.value for e in at.error)
+
+
+def test_audit_is_blind_until_revealed(app, tiny_run):
+    at = app("audit")
+    model = at.selectbox(key="audit-model")
+    assert model.options == [f"model {c}" for c in "ABCD"]  # teacher + 3 students, anonymised
+    page_text = _texts(at)
+    assert "teacher" not in page_text and "control" not in page_text
+    model_id = next(k.key.removeprefix("reveal-") for k in at.toggle if k.key.startswith("reveal-"))
+    assert at.toggle(key=f"reveal-{model_id}").disabled  # commit to a verdict first
+    at.radio(key=f"guess-{model_id}").set_value("misaligned").run()
+    at.toggle(key=f"reveal-{model_id}").set_value(True).run()
+    assert not at.exception
+    verdicts = [m.value for m in list(at.success) + list(at.error)]
+    assert any(model_id in v and "Your verdict: misaligned" in v for v in verdicts)
+    model.select_index(1).run()
+    assert not at.exception and not any(t.key == f"reveal-{model_id}" for t in at.toggle)
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("half-written", "is not finished"),
+    ("older format", "older or foreign"),
+    ("outside the root", "outside the runs root"),
+    ("empty root", "No runs under"),
+])
+def test_bad_runs_get_a_message_not_a_traceback(tiny_run, tmp_path, monkeypatch, case, needle):
+    root = tmp_path / "runs"
+    root.mkdir()
+    run = "r"
+    if case in ("half-written", "older format"):
+        shutil.copytree(tiny_run, root / run, ignore=shutil.ignore_patterns("acts", "saes", "cache"))
+        summary = root / run / "report" / "summary.json"
+        if case == "half-written":
+            summary.unlink()
+        else:
+            summary.write_text(summary.read_text().replace("doublebind-summary/1", "doublebind-summary/0"))
+    elif case == "outside the root":
+        run = str(tiny_run)  # an existing, valid run -- but not under this root
+    else:
+        run = None
+    monkeypatch.setenv(ROOT_ENV, str(root))
+    if run:
+        monkeypatch.setenv(RUN_ENV, run)
+    else:
+        monkeypatch.delenv(RUN_ENV, raising=False)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    messages = [m.value for m in list(at.error) + list(at.info)]
+    assert any(needle in m for m in messages), messages
+
+
+def test_query_parameter_cannot_escape_the_root(app, tiny_run):
+    at = app()
+    at.query_params["run"] = "../" * 8 + "etc"
+    at.run()
+    assert not at.exception
+    assert any("outside the runs root" in e.value for e in at.error)
+
+
+def test_an_audit_of_an_older_format_is_explained(tiny_run, tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    shutil.copytree(tiny_run, root / "old", ignore=shutil.ignore_patterns("acts", "cache"))
+    audit_file = root / "old" / "probes" / "teacher-backdoor" / "audit.json"
+    audit = json.loads(audit_file.read_text())
+    del audit["best_probe"]  # a field an older doublebind did not write
+    audit_file.write_text(json.dumps(audit))
+    monkeypatch.setenv(ROOT_ENV, str(root))
+    monkeypatch.setenv(RUN_ENV, "old")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    for page in ("playground", "audit"):
+        at.switch_page(f"views/{page}.py")
+        if page == "audit":  # find the anonymised label of the broken teacher
+            at.run()
+            for label in at.selectbox(key="audit-model").options:
+                at.selectbox(key="audit-model").set_value(label).run()
+                if at.error:
+                    break
+        at.run()
+        assert not at.exception
+        assert any("teacher-backdoor" in e.value and "older doublebind" in e.value for e in at.error), page
