@@ -8,7 +8,7 @@ A stage's folder records the hash of its inputs (:mod:`app.stages`); a finished 
 whose inputs did not change is skipped, so running the same command again after an
 interruption redoes nothing that finished. Work is never done twice within a run: one
 base serves every organism; each teacher's outputs on a transfer set are cached once
-(``cache/<organism>/``) and shared by every student using them; each model's activations
+(``cache/``, keyed by the teacher's hash) and shared by every student using them; each model's activations
 on the shared probe prompts are cached once (``acts/<model>/``) and reused by probes, SAEs
 and the comparisons.
 """
@@ -97,7 +97,7 @@ def job_student(spec_json: dict, root: str, organism: str, student: dict, input_
     out = rf.student(organism, st.label)
     distill_student(rf.teacher(organism), st.technique, st.params, st.init, st.init_params,
                     seed=spec_json["seed"], out=out, device=device,
-                    cache_dir=rf.root / "cache" / organism, eval_cfg=EvalConfig(**spec_json["eval"]))
+                    cache_dir=rf.root / "cache", eval_cfg=EvalConfig(**spec_json["eval"]))
     shutil.copyfile(out / "evals.json", rf.evals(student_id(organism, st.label)))
     mark_done(out, "student", input_hash, time.perf_counter() - t0)
 
