@@ -2,8 +2,9 @@
 
 Tiny models use cores better as separate single-threaded processes than as one
 multi-threaded one, so a stage with several jobs runs them in a pool of ``workers``
-processes. Each job's torch thread count is ``max(1, workers // n_jobs)``: a function of
-the spec only, never of the machine, so a run's numbers do not depend on where it ran.
+processes, and every job runs with ONE torch thread. One thread also keeps a run robust on
+a busy machine (two OpenMP threads sharing one free core spin against each other and run
+10-30x slower) and makes a run's numbers independent of the machine's core count.
 With one worker, jobs run in this process (simpler tracebacks, used by tests).
 """
 
@@ -17,6 +18,9 @@ from typing import Any, Callable
 import torch
 
 from distill.progress import progress
+
+
+JOB_THREADS = 1
 
 
 @dataclass
@@ -36,7 +40,7 @@ def run_jobs(jobs: list[Job], workers: int, desc: str) -> dict[str, Any]:
     """Run ``jobs``; return {job name: result}. The first failure is re-raised."""
     if not jobs:
         return {}
-    threads = max(1, workers // len(jobs))
+    threads = JOB_THREADS
     results: dict[str, Any] = {}
     with progress(total=len(jobs), desc=desc) as bar:
         if workers <= 1 or len(jobs) == 1:
