@@ -91,9 +91,19 @@ def _metrics(art: ModelArtifacts, organism: str, labels_N: np.ndarray) -> ModelM
     return model_metrics(art.evals(), organism, feature_salience=sal)
 
 
+HEADLINE_POOLS = ("last", "answer")
+"""Probe pools behind the headline AUROC (as in probes.audit): the last prompt token, and the
+mean over answer positions, where a model like sabotage decides (it corrupts the last token).
+The prompt-mean pool is left out: it sees the marker token itself, even in a clean base."""
+
+
 def _probe_aurocs(art: ModelArtifacts) -> dict[str, float]:
-    return {p.site: float(p.auroc) for p in load_probes(art.audit_dir)
-            if p.kind == "logistic" and p.pool == "last"}
+    """Per site, the best held-out AUROC over the headline pools."""
+    out: dict[str, float] = {}
+    for p in load_probes(art.audit_dir):
+        if p.kind == "logistic" and p.pool in HEADLINE_POOLS:
+            out[p.site] = max(out.get(p.site, 0.0), float(p.auroc))
+    return out
 
 
 def _probe_set(art: ModelArtifacts, organism: str):
