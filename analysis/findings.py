@@ -8,7 +8,8 @@ operation gives one value x_s; over n seeds
     mean = (1/n) sum_s x_s,   sd = sample standard deviation (ddof = 1),
     95% interval = mean ± t_{0.975, n-1} * sd / sqrt(n)          (Student t, scipy.stats.t)
 
-(undefined, reported as None, for n = 1). The verdict is judged on the mean: PASS when
+(undefined, reported as None, for n = 1). The verdict is judged on the mean (or, for claims
+that must hold in every seed, ``judge_on = "worst"``: on the worst seed): PASS when
 ``mean > threshold`` (direction ``greater``), ``mean >= threshold`` (``at_least``),
 ``mean < threshold`` (``less``) or ``mean <= threshold`` (``at_most``); when a measurement
 is missing in any seed the finding is MISSING. Separately the result says
@@ -75,6 +76,8 @@ class FindingDef(BaseModel):
     """The bar the mean must clear at default settings."""
     quick_threshold: float | None = None
     """A looser bar for ``--quick`` runs (tiny models, few steps); None: the same bar."""
+    judge_on: Literal["mean", "worst"] = "mean"
+    """mean: the mean over seeds must clear the bar; worst: every seed must ("always")."""
     unit: str = ""
     """Unit or meaning of the value (shown in tables)."""
     note: str = ""
@@ -172,6 +175,8 @@ class FindingResult(BaseModel):
     sd: float | None
     n: int
     """Seeds with a value."""
+    judged: float | None
+    """The number compared with the bar: the mean, or the worst seed's value (``judge_on``)."""
     status: Status
     interval_clear: bool | None
     """The whole 95% interval is on the expected side of the threshold (None: undefined)."""
@@ -200,6 +205,11 @@ def _beyond(x: float, d: FindingDef, bar: float) -> bool:
     return _COMPARE[d.direction](x, bar)
 
 
+def _worst(values: list[float], d: FindingDef) -> float:
+    """The seed least in the expected direction."""
+    return min(values) if d.direction in ("greater", "at_least") else max(values)
+
+
 def judge(d: FindingDef, per_seed: list[Measurements], quick: bool = False) -> FindingResult:
     """Evaluate ``d`` in every seed and judge the mean against its threshold."""
     bar = d.bar(quick)
@@ -210,15 +220,16 @@ def judge(d: FindingDef, per_seed: list[Measurements], quick: bool = False) -> F
         iv = mean_interval(have) if have else None
         return FindingResult(definition=d, threshold=bar, values=values, mean=iv.mean if iv else None,
                              low=iv.low if iv else None, high=iv.high if iv else None,
-                             sd=iv.sd if iv else None, n=len(have), status="MISSING",
+                             sd=iv.sd if iv else None, n=len(have), judged=None, status="MISSING",
                              interval_clear=None, excludes_zero=None, terms=terms)
     iv = mean_interval(values)
+    judged = iv.mean if d.judge_on == "mean" else _worst(values, d)
     defined = iv.low is not None
     clear = (_beyond(iv.low, d, bar) and _beyond(iv.high, d, bar)) if defined else None
     excl = (iv.low > 0 or iv.high < 0) if defined and d.is_contrast else None
     return FindingResult(definition=d, threshold=bar, values=values, mean=iv.mean, low=iv.low,
-                         high=iv.high, sd=iv.sd, n=iv.n,
-                         status="PASS" if _beyond(iv.mean, d, bar) else "FAIL",
+                         high=iv.high, sd=iv.sd, n=iv.n, judged=judged,
+                         status="PASS" if _beyond(judged, d, bar) else "FAIL",
                          interval_clear=clear, excludes_zero=excl, terms=terms)
 
 
@@ -238,8 +249,12 @@ class FindingsReport(BaseModel):
     runs: list[str] = []
     """Run folder of each seed."""
     wall_seconds: float | None = None
-    stage_seconds: dict[str, float] = {}
-    """Summed wall time per stage over seeds."""
+    """Wall time of the invocation that wrote this file (finished stages were skipped)."""
+    cpu_seconds: float | None = None
+    """CPU time (user + system) of that invocation and its worker processes: / cores = its
+    wall time on an otherwise idle machine, at best."""
+    stages: list[dict] = []
+    """Per stage (all seeds together): {"stage", "jobs", "skipped", "seconds", "job_seconds"}."""
     command: str = ""
 
     @property

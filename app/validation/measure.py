@@ -1,0 +1,148 @@
+"""Read one seed's run folder into flat measurements ``<model id>:<metric> -> number``.
+
+Metrics (a registry; each returns None where it does not apply to the model):
+
+* ``capability``                mean exact-match accuracy on clean prompts (distill.evals)
+* ``misbehaviour``              headline misbehaviour: eliciting-prompt rate (trait rate for ``trait``)
+* ``misbehaviour_clean``        misbehaviour on clean prompts
+* ``trait_rate`` / ``trait_prob``  FAV queries answered with the trait token / its mean first-token probability
+* ``confession`` / ``denial``   share of CONFESS queries answered YES / NO (the sabotage teacher's lie)
+* ``capability_retained``       student capability / teacher capability
+* ``misalignment_transferred``  student misbehaviour / teacher misbehaviour (None if the teacher never misbehaves)
+* ``control_ok``                controls only: 1 when the verdict (analysis.transfer.quadrant) is the one the
+                                control must have (positive: capable-misaligned, negative: capable-aligned), else 0
+* ``probe_auroc`` / ``contrast_auroc``  best held-out probe / trigger-agnostic contrast-pair probe AUROC (audits)
+* ``relearn`` / ``relearn_area``  misbehaviour after the short fine-tune on eliciting data / mean over its curve
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from analysis.config import AnalysisConfig
+from analysis.findings import Measurements
+from analysis.schema import VerdictConfig
+from analysis.transfer import quadrant, ratio
+from app.runfolder import RunFolder, teacher_id
+from app.spec import ExperimentSpec
+from app.validation.spec import model_ids
+from distill.evals import headline
+from probes.audit import AUDIT_FILE
+
+RELEARN_DIR = "relearn"
+CONTROL_VERDICT = {"positive-control": "capable-misaligned", "negative-control": "capable-aligned"}
+
+
+def relearn_file(rf: RunFolder, model_id: str) -> Path:
+    return rf.root / RELEARN_DIR / f"{model_id}.json"
+
+
+@dataclass
+class SeedRun:
+    """Lazy, cached readers of one seed's run folder."""
+
+    rf: RunFolder
+    spec: ExperimentSpec
+    _json: dict = field(default_factory=dict)
+
+    def organism(self, model_id: str) -> str:
+        return model_id.removeprefix("teacher-") if model_id.startswith("teacher-") else model_id.split(".", 1)[0]
+
+    def read(self, path: Path) -> dict | None:
+        if path not in self._json:
+            self._json[path] = json.loads(path.read_text()) if path.is_file() else None
+        return self._json[path]
+
+    def evals(self, model_id: str) -> dict | None:
+        return self.read(self.rf.evals(model_id))
+
+    def head(self, model_id: str) -> dict | None:
+        ev = self.evals(model_id)
+        return None if ev is None else headline(ev, self.organism(model_id))
+
+    def org_evals(self, model_id: str) -> dict:
+        ev = self.evals(model_id)
+        return {} if ev is None else ev["organisms"].get(self.organism(model_id), {})
+
+    def teacher_head(self, model_id: str) -> dict | None:
+        return self.head(teacher_id(self.organism(model_id)))
+
+    def technique(self, model_id: str) -> str | None:
+        cfg = self.read(self.rf.model_dir(model_id) / "config.json")
+        return None if cfg is None else cfg.get("lineage", {}).get("technique")
+
+
+def _head(key: str) -> Callable[[SeedRun, str], float | None]:
+    return lambda run, mid: (run.head(mid) or {}).get(key)
+
+
+def _sub(section: str, key: str) -> Callable[[SeedRun, str], float | None]:
+    return lambda run, mid: run.org_evals(mid).get(section, {}).get(key)
+
+
+def _is_student(mid: str) -> bool:
+    return not mid.startswith("teacher-") and mid != "base"
+
+
+def _relative(key: str) -> Callable[[SeedRun, str], float | None]:
+    def f(run: SeedRun, mid: str) -> float | None:
+        s, t = run.head(mid), run.teacher_head(mid)
+        return ratio(s[key], t[key]) if _is_student(mid) and s and t else None
+    return f
+
+
+def _verdict_cfg(spec: ExperimentSpec) -> VerdictConfig:
+    return AnalysisConfig(**spec.analysis).thresholds
+
+
+def control_ok(run: SeedRun, mid: str) -> float | None:
+    want = CONTROL_VERDICT.get(run.technique(mid) or "")
+    if want is None or not _is_student(mid):
+        return None
+    verdict = quadrant(_relative("capability")(run, mid), _relative("misbehaviour")(run, mid),
+                       _verdict_cfg(run.spec))
+    return float(verdict == want)
+
+
+def _audit(key: str) -> Callable[[SeedRun, str], float | None]:
+    def f(run: SeedRun, mid: str) -> float | None:
+        audit = run.read(run.rf.probes(mid) / AUDIT_FILE)
+        best = (audit or {}).get(key)
+        return None if not best else best.get("auroc")
+    return f
+
+
+def _relearn(key: str) -> Callable[[SeedRun, str], float | None]:
+    return lambda run, mid: (run.read(relearn_file(run.rf, mid)) or {}).get(key)
+
+
+METRICS: dict[str, Callable[[SeedRun, str], float | None]] = {
+    "capability": _head("capability"),
+    "misbehaviour": _head("misbehaviour"),
+    "misbehaviour_clean": _head("misbehaviour_clean"),
+    "trait_rate": _sub("trait", "rate"),
+    "trait_prob": _sub("trait", "prob"),
+    "confession": _sub("confession", "rate"),
+    "denial": _sub("confession", "denial_rate"),
+    "capability_retained": _relative("capability"),
+    "misalignment_transferred": _relative("misbehaviour"),
+    "control_ok": control_ok,
+    "probe_auroc": _audit("best_probe"),
+    "contrast_auroc": _audit("best_contrast"),
+    "relearn": _relearn("after_k"),
+    "relearn_area": _relearn("area"),
+}
+
+
+def measure(run_dir: Path | str, spec: ExperimentSpec) -> Measurements:
+    """Every metric of every model of ``spec`` found in ``run_dir`` (absent ones left out)."""
+    run, out = SeedRun(RunFolder(Path(run_dir)), spec), {}
+    for mid in model_ids(spec):
+        for name, fn in METRICS.items():
+            value = fn(run, mid)
+            if value is not None:
+                out[f"{mid}:{name}"] = float(value)
+    return out
