@@ -11,8 +11,8 @@ from app.cli import UserError
 from app.commands.common import add_device, resolve_device, table
 
 NAME = "validate"
-HELP = ("reproduce the literature's findings over several seeds: mean, 95%% interval, PASS/FAIL "
-        "(resumable; writes OUT/validation/index.html and findings.json)")
+HELP = ("reproduce the literature's findings over several seeds: mean, confidence interval, "
+        "PASS/FAIL (resumable; writes OUT/validation/index.html and findings.json)")
 
 
 def positive_int(value: str) -> int:

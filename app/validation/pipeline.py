@@ -10,19 +10,18 @@ them (same jobs, folders and input hashes: a later ``doublebind run`` of the see
 report, and adds a ``relearn`` stage (``<run>/relearn/<model>.json``, resumable by input hash).
 
 :func:`run_seeds` plans every seed first, then runs stage by stage with the jobs of all
-seeds in one pool, so both cores stay busy (one seed's base alone would leave one idle) and
-every job is single-threaded: a job never gets two OpenMP threads, which on cores shared
-with other processes run many times slower (tests/conftest.py).
+seeds in one pool, so both cores stay busy (one seed's base alone would leave one idle).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.executor import Job, run_jobs
-from app.pipeline import Pipeline, _write_json, job_audit
+from app.pipeline import Pipeline, job_audit
 from app.runfolder import RunFolder, teacher_id
 from app.spec import ExperimentSpec, to_toml
 from app.stages import content_hash, is_done, mark_done, stage_seconds
@@ -41,7 +40,9 @@ def job_relearn(root: str, model_id: str, plan_json: dict, input_hash: str, devi
     rf, t0 = RunFolder(Path(root)), time.perf_counter()
     plan = RelearnPlan(**plan_json)
     result = relearn_folder(rf.model_dir(model_id), plan.config, plan.eval, device=device)
-    _write_json(relearn_file(rf, model_id), result.to_json())
+    path = relearn_file(rf, model_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(result.to_json(), indent=2).encode())
     mark_done(_relearn_marker(rf, model_id), "relearn", input_hash, time.perf_counter() - t0)
 
 
@@ -111,7 +112,7 @@ def run_seeds(pipelines: list[ValidationPipeline], workers: int) -> list[StageRu
         planned = [(seed, item) for seed, plan in enumerate(plans) for item in plan.get(stage, [])]
         todo = [Job(f"{pipelines[s].rf.root.name}:{job.name}", job.fn, job.kwargs)
                 for s, (job, folder, h) in planned if not is_done(folder, h)]
-        run_jobs(todo, workers if len(todo) > 1 else 1, desc=stage)
+        run_jobs(todo, workers, desc=stage)
         spent = sum(stage_seconds(folder) or 0.0 for _, (_, folder, _) in planned)
         out.append(StageRun(stage, len(planned), len(planned) - len(todo), time.perf_counter() - t0, spent))
     return out
