@@ -19,15 +19,21 @@ def choice(allowed: list[str], what: str):
     return parse
 
 
-def seed_int(value: str) -> int:
-    """A seed: an integer >= 0 (numpy's generators reject negative seeds)."""
-    try:
-        seed = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0 (got {value!r})") from None
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0 (got {value!r})")
-    return seed
+def int_at_least(minimum: int, what: str = ""):
+    """An argparse type: an integer >= ``minimum``; the error says so (``what`` names it)."""
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            n = None
+        if n is None or n < minimum:
+            raise argparse.ArgumentTypeError(f"{what}must be an integer >= {minimum} (got {value!r})")
+        return n
+    return parse
+
+
+seed_int = int_at_least(0, "seed ")
+"""A seed: an integer >= 0 (numpy's generators reject negative seeds)."""
 
 
 def existing_dir(value: str) -> Path:

@@ -8,21 +8,14 @@ import sys
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import add_device, resolve_device, table
+from app.commands.common import add_device, int_at_least, resolve_device, table
 
 NAME = "validate"
 HELP = ("reproduce the literature's findings over several seeds: mean, confidence interval, "
         "PASS/FAIL (resumable; writes OUT/validation/index.html and findings.json)")
 
 
-def positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (got {value!r})") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (got {value!r})")
-    return n
+positive_int = int_at_least(1)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
