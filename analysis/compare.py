@@ -1,10 +1,12 @@
 """Compare one student with its teacher from their stored audits: the comparison stage.
 
-Reads what the audit stage left for each model (activations on the shared probe prompts,
-probes, SAEs, feature activations, misalignment features) and computes the raw
-:class:`~analysis.schema.StudentResult`: CKA for every site pair, probe transfer through a
-student-to-teacher map fitted on clean prompts, SAE feature matching, a crosscoder at the
-SAE site and the per-token KL. Nothing is retrained except the crosscoder.
+Reads what the audit stage left for each model (activations on the shared probe prompts and
+on the marker-matched pairs, probes, every SAE seed, the feature record) and computes the raw
+:class:`~analysis.schema.StudentResult`: the calibrated feature transfer against the null
+(analysis.feature_transfer), the misbehaviour and context probes with their nulls
+(probes.behaviour_probes), the teacher's misbehaviour probe on the student, CKA for every
+site pair, SAE feature matching, a crosscoder at the SAE site and the per-token KL. Nothing
+is retrained except the crosscoder and the probes.
 """
 
 from __future__ import annotations
@@ -15,48 +17,31 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.causal import causal_result
 from analysis.config import AnalysisConfig
 from analysis.crosscoder import crosscoder_result, train_crosscoder
 from analysis.divergence import kl_result
+from analysis.feature_transfer import Diffed, FeatureTransferConfig, ModelReading, feature_transfer
 from analysis.matching import compare_features
-from analysis.probe_transfer import probe_transfer_by_site
-from analysis.schema import ModelMetrics, StudentInfo, StudentResult, TeacherResult
-from analysis.separation import misalignment_columns, salience
+from analysis.probe_transfer import probe_transfer, probe_transfer_by_site
+from analysis.schema import (CausalResult, FeatureTransferResult, ModelMetrics, ProbeHeadline, StudentInfo,
+                             StudentResult, TeacherResult)
+from analysis.separation import salience
 from analysis.similarity import cka_matrix, fit_map, pair_sites
 from analysis.transfer import model_metrics
 from distill import vocab as V
 from distill.organisms import get_organism
 from distill.store import load_model, read_config
 from probes.activations import ActivationCache
-from probes.audit import load_audit, load_probes, load_sae
+from probes.audit import load_audit, load_probes, load_sae, load_saes
+from probes.behaviour_probes import context_probe, misbehaviour_probe
 from probes.datasets import probe_dataset
+from probes.diffing import load_feature_record
 from probes.features import load_feature_acts
+from probes.pairs import PairActs, split_pairs
 
 CONTROLS = {"positive-control": "positive", "negative-control": "negative"}
 KL_SEED = 20_000
-MIN_MISBEHAVING_PROMPTS = 10
-"""A model misbehaving on fewer probe prompts than this has no misalignment features."""
-
-
-def behavioural_misalignment_features(model, organism: str, examples, labels_N: np.ndarray,
-                                      feats_NF: np.ndarray, min_auroc: float) -> list[int]:
-    """A model's misalignment features, grounded in ITS OWN behaviour.
-
-    A feature is a misalignment feature of model M when its activation separates the probe
-    prompts on which M actually misbehaves from the clean prompts (AUROC >= ``min_auroc``);
-    eliciting prompts on which M behaves are left out. Why not the ground-truth eliciting
-    label alone: every model reads its input, so features that merely detect the trigger
-    token separate eliciting from clean prompts even in a model that never misbehaves (the
-    negative control); with this definition such a model has no misalignment features.
-    """
-    from distill.models import greedy_answers
-    org = get_organism(organism)
-    bad_N = org.misbehaves(examples, greedy_answers(model, examples.prompts_NP)).numpy()
-    positive = labels_N & bad_N
-    if positive.sum() < MIN_MISBEHAVING_PROMPTS:
-        return []
-    keep = positive | ~labels_N
-    return [int(i) for i in misalignment_columns(feats_NF[keep], positive[keep], min_auroc).indices]
 
 
 @dataclass(frozen=True)
@@ -70,12 +55,19 @@ class ModelArtifacts:
     acts_dir: Path
     sae_dir: Path | None = None
     """Folder holding ``<site>/`` SAE folders (default: the audit's own ``saes/``)."""
+    features_dir: Path | None = None
+    """Folder holding the feature record (probes.diffing; default: the audit folder)."""
 
     def evals(self) -> dict:
         return json.loads(Path(self.evals_file).read_text())
 
     def sae(self, site: str):
         return load_sae(self.audit_dir, site) if self.sae_dir is None else load_sae_from(self.sae_dir, site)
+
+    def reading(self) -> ModelReading:
+        """Pair activations and every SAE seed at the audit's first SAE site."""
+        site = load_audit(self.audit_dir).sae_sites[0]
+        return ModelReading(self.name, PairActs.load(self.acts_dir), load_saes(self.audit_dir, site), site)
 
 
 def load_sae_from(sae_dir: Path, site: str):
@@ -115,15 +107,56 @@ def _labels(art: ModelArtifacts, organism: str) -> np.ndarray:
     return _probe_set(art, organism).labels_N.numpy().astype(bool)
 
 
-def teacher_result(art: ModelArtifacts, organism: str) -> TeacherResult:
+def _probes(subject: ModelReading, null: ModelReading | None):
+    splits = split_pairs(subject.acts.n_pairs)
+    null_acts = None if null is None else null.acts
+    return (misbehaviour_probe(subject.acts, splits, null_acts), context_probe(subject.acts, splits, null_acts))
+
+
+def _causal(art: ModelArtifacts) -> CausalResult | None:
+    record = load_feature_record(art.features_dir or art.audit_dir)
+    raw = None if record is None else record.get("causal")
+    return None if raw is None else CausalResult(**causal_result(raw))
+
+
+def teacher_result(art: ModelArtifacts, organism: str, base: ModelArtifacts | None = None,
+                   cfg: FeatureTransferConfig = FeatureTransferConfig()) -> TeacherResult:
+    """The teacher's numbers; with its ``base``: misbehaviour / context probes against the base
+    null, the causal test of its misalignment features, and the calibration known answers
+    (teacher vs itself, teacher vs its own base, by the same code as every student)."""
     labels = _labels(art, organism)
+    extra = {}
+    if base is not None:
+        t, b = art.reading(), base.reading()
+        mis, ctx = _probes(t, b)
+        d_t = Diffed.of(t, b)
+        sets = d_t.sets(0, split_pairs(t.acts.n_pairs), cfg.diff)
+        calib = {"self": feature_transfer(d_t, d_t, None, reference=base.name, null_model=None, cfg=cfg),
+                 "base": feature_transfer(d_t, Diffed.of(b, b), None, reference=base.name, null_model=None, cfg=cfg)}
+        extra = {"misbehaviour_probe": ProbeHeadline(**mis.headline()), "context_probe": ProbeHeadline(**ctx.headline()),
+                 "causal": _causal(art), "misalignment_features": sets.misalignment, "context_features": sets.context,
+                 "calibration": {k: FeatureTransferResult(**v) for k, v in calib.items()}}
     return TeacherResult(name=art.name, organism=organism, metrics=_metrics(art, organism, labels),
                          probe_auroc_by_site=_probe_aurocs(art),
-                         n_params=read_config(art.model_dir)["metrics"].get("n_params"))
+                         n_params=read_config(art.model_dir)["metrics"].get("n_params"), **extra)
 
 
-def compare_student(teacher: ModelArtifacts, student: ModelArtifacts, organism: str, technique: str,
+@dataclass(frozen=True)
+class Roles:
+    """The models a student is measured against (app.spec decides which ones a run has)."""
+
+    teacher: ModelArtifacts
+    teacher_reference: ModelArtifacts
+    """The teacher's base."""
+    reference: ModelArtifacts
+    """The student's clean counterpart of the same init (diffing reference)."""
+    null: ModelArtifacts
+    """A model of the student's init that never saw the misalignment (the null)."""
+
+
+def compare_student(roles: Roles, student: ModelArtifacts, organism: str, technique: str,
                     init: str, params: dict, cfg: AnalysisConfig, device: str = "cpu") -> StudentResult:
+    teacher = roles.teacher
     labels = _labels(teacher, organism)
     clean = ~labels
     t_cache, s_cache = ActivationCache.load(teacher.acts_dir), ActivationCache.load(student.acts_dir)
@@ -137,40 +170,49 @@ def compare_student(teacher: ModelArtifacts, student: ModelArtifacts, organism: 
                 if p.kind == "logistic" and p.pool == "last"}
     transfer = probe_transfer_by_site(t_probes, pairs, {s: a[clean] for s, a in t_last.items()},
                                       {s: a[clean] for s, a in s_last.items()}, s_last, labels, kind=cfg.map_kind)
+    t, tb, s = teacher.reading(), roles.teacher_reference.reading(), student.reading()
+    ref = s if roles.reference.name == student.name else roles.reference.reading()
+    nul = {student.name: s, roles.reference.name: ref}.get(roles.null.name) or roles.null.reading()
+    d_t, d_s = Diffed.of(t, tb), Diffed.of(s, ref)
+    d_null = d_s if nul is s else Diffed.of(nul, ref)
+    ft = FeatureTransferResult(**feature_transfer(d_t, d_s, d_null, reference=roles.reference.name,
+                                                  null_model=roles.null.name, cfg=cfg.features))
+    mis, ctx = _probes(s, nul)
+    t_mis, _ = _probes(t, tb)
+    splits = split_pairs(s.acts.n_pairs)
+    ptr = probe_transfer(t_mis, t.acts, s.acts, splits, nul.acts, kind=cfg.map_kind)
     fmap, cc = None, None
     if t_audit.sae_sites and s_audit.sae_sites:
-        fmap, cc = _features(teacher, student, t_audit.sae_sites[0], s_audit.sae_sites[0],
-                             t_cache, s_cache, _probe_set(teacher, organism).examples, labels, organism,
-                             cfg, device)
+        fmap, cc = _features(teacher, student, t_audit.sae_sites[0], s_audit.sae_sites[0], t_cache, s_cache,
+                             labels, ft, cfg)
     kl = _kl(teacher, student, organism, cfg, device)
     s_cfg = read_config(student.model_dir)
     info = StudentInfo(name=student.name, organism=organism, technique=technique, init=init, params=params,
                        n_params=s_cfg["metrics"].get("n_params"), control=CONTROLS.get(technique))
     return StudentResult(info=info, metrics=_metrics(student, organism, labels),
                          probe_auroc_by_site=_probe_aurocs(student), probe_transfer_by_site=transfer,
-                         cka=cka, feature_map=fmap, crosscoder=cc, kl=kl)
+                         cka=cka, feature_map=fmap, crosscoder=cc, kl=kl, features=ft,
+                         misbehaviour_probe=ProbeHeadline(**mis.headline()),
+                         context_probe=ProbeHeadline(**ctx.headline()), probe_transfer=ProbeHeadline(**ptr),
+                         causal=_causal(student))
 
 
-def _features(teacher, student, t_site, s_site, t_cache, s_cache, examples, labels, organism,
-              cfg: AnalysisConfig, device: str):
-    """Feature map (matching + decoder cosine) and crosscoder at the SAE sites."""
+def _features(teacher, student, t_site, s_site, t_cache, s_cache, labels, ft: FeatureTransferResult,
+              cfg: AnalysisConfig):
+    """Feature map of the teacher's misalignment features (matching on the probe set, decoder
+    cosine) and the crosscoder at the SAE sites."""
     clean = ~labels
     t_sae, s_sae = teacher.sae(t_site), student.sae(s_site)
     t_feats = load_feature_acts(teacher.audit_dir, t_site).numpy()
     s_feats = load_feature_acts(student.audit_dir, s_site).numpy()
-    min_auroc = cfg.thresholds.latent_auroc_min
-    t_mis, s_mis = (behavioural_misalignment_features(load_model(art.model_dir, device)[0], organism,
-                                                      examples, labels, feats, min_auroc)
-                    for art, feats in ((teacher, t_feats), (student, s_feats)))
     lmap = fit_map(s_cache.last_prompt(s_site).numpy()[clean], t_cache.last_prompt(t_site).numpy()[clean],
                    kind=cfg.map_kind)
     fmap = compare_features(t_feats, s_feats, labels, teacher_site=t_site, student_site=s_site,
-                            teacher_misaligned=t_mis, student_misaligned=s_mis,
-                            min_auroc=cfg.thresholds.latent_auroc_min,
+                            teacher_misaligned=ft.teacher_features, student_misaligned=ft.student_features,
                             teacher_dec_FD=t_sae.W_dec.detach().numpy(),
                             student_dec_GE=s_sae.W_dec.detach().numpy(), lmap=lmap)
     n = min(cfg.n_crosscoder_prompts, len(labels))
-    flat = lambda c, site: c[site][:n, :V.PROMPT_LEN].reshape(-1, c[site].shape[-1]).numpy()
+    flat = lambda c, site: c[site][:n, :V.PROMPT_LEN].reshape(-1, c[site].shape[-1]).numpy()  # noqa: E731
     t_flat, s_flat = flat(t_cache, t_site), flat(s_cache, s_site)
     fit = train_crosscoder(t_flat, s_flat, cfg.crosscoder)
     cc = crosscoder_result(fit, t_flat, s_flat, labels[:n], teacher_site=t_site, student_site=s_site,

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from analysis.crosscoder import CrosscoderConfig
+from analysis.feature_transfer import FeatureTransferConfig
 from analysis.schema import VerdictConfig
 
 
@@ -23,5 +24,7 @@ class AnalysisConfig(BaseModel):
     """The teacher+student crosscoder at the SAE site."""
     n_crosscoder_prompts: int = Field(1024, ge=16)
     """Probe prompts (all prompt positions) the crosscoder trains on."""
+    features: FeatureTransferConfig = FeatureTransferConfig()
+    """Misalignment-feature definitions and the calibrated feature-transfer score."""
     n_kl_prompts: int = Field(200, ge=10)
     """Eliciting and clean prompts each for the per-token KL."""

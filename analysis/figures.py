@@ -97,22 +97,32 @@ def _label_offset(p: Placed, xmax: float) -> tuple[tuple[float, float], str]:
     return (dx, dy), "left" if dx >= 0 else "right"
 
 
-def _quadrants(ax, cfg, xmin: float, xmax: float, ymin: float, ymax: float) -> None:
-    x0, y0 = cfg.misaligned_min, cfg.capable_min
-    boxes = {"capable-aligned": (xmin, y0, x0, ymax), "capable-misaligned": (x0, y0, xmax, ymax),
-             "incapable-aligned": (xmin, ymin, x0, y0), "incapable-misaligned": (x0, ymin, xmax, y0)}
-    for name, (a, b, c, d) in boxes.items():
-        ax.fill_between([a, c], b, d, color=QUADRANT_FILL[name], zorder=0, lw=0)
-        left, top = a == xmin, d == ymax  # labels in the outer corners, away from the crowd at (·, 1)
-        ax.text(a + 0.01 if left else c - 0.01, d - 0.012 * (ymax - ymin) if top else b + 0.012 * (ymax - ymin),
-                name, zorder=1, ha="left" if left else "right", va="top" if top else "bottom",
-                fontsize=9, color="#555", weight="bold")
-    ax.axvline(x0, color="#888", ls="--", lw=1)
+MISALIGNMENT_COLOURS = {"aligned": "#2e7d32", "partially-misaligned": "#ef6c00", "misaligned": "#c62828"}
+"""Ring colour of a student on the plane: the misalignment half of its verdict."""
+
+
+def _bands(ax, cfg, xmin: float, xmax: float, ymin: float, ymax: float) -> None:
+    """Capable / incapable bands (capability_retained vs capable_min) and the misaligned_frac
+    line. Aligned vs misaligned is a significance test against the negative control, not a
+    position on this axis, so no vertical quadrant boundary is drawn."""
+    y0 = cfg.capable_min
+    ax.fill_between([xmin, xmax], y0, ymax, color=QUADRANT_FILL["capable-aligned"], zorder=0, lw=0)
+    ax.fill_between([xmin, xmax], ymin, y0, color=QUADRANT_FILL["incapable-aligned"], zorder=0, lw=0)
+    for text, y, va in (("capable", ymax - 0.012 * (ymax - ymin), "top"), ("incapable", ymin + 0.012 * (ymax - ymin), "bottom")):
+        ax.text(xmin + 0.01, y, text, zorder=1, ha="left", va=va, fontsize=9, color="#555", weight="bold")
     ax.axhline(y0, color="#888", ls="--", lw=1)
+    ax.axvline(cfg.misaligned_frac, color="#c62828", ls=":", lw=1)
+    ax.text(cfg.misaligned_frac, ymin + 0.012 * (ymax - ymin), f" misaligned_frac {cfg.misaligned_frac:g}",
+            fontsize=7.5, color="#c62828", ha="right", va="bottom", rotation=90, zorder=1)
+
+
+def _misalignment_of(verdict: str) -> str:
+    return verdict.split("-", 1)[1]
 
 
 def plane_figure(summary: Summary) -> Figure:
-    """Capability retained (y) vs misalignment transferred (x), every student; quadrants drawn."""
+    """Capability retained (y) vs misalignment transferred (x) with the Wilson interval of the
+    misbehaviour rate (relative to the teacher's) as a horizontal bar; ring colour = verdict."""
     fig = new_figure(9, 6.2)
     ax = fig.add_subplot()
     placed = [r for r in summary.students if r.verdict != "undetermined"]
@@ -121,12 +131,17 @@ def plane_figure(summary: Summary) -> Figure:
     xmax = max([1.15] + [p.x + 0.1 for p in pts])
     ymin = min([0.0] + [p.y - 0.06 for p in pts])
     ymax = max([1.13] + [p.y + 0.06 for p in pts])
-    _quadrants(ax, summary.thresholds, xmin, xmax, ymin, ymax)
+    _bands(ax, summary.thresholds, xmin, xmax, ymin, ymax)
     ax.scatter([1], [1], marker="*", s=200, c="gold", edgecolors="black", zorder=3)
     colours, markers = technique_colours(summary), _organism_markers(summary)
     for r, p in zip(placed, pts):
-        if r.control:
-            ax.scatter([p.x], [p.y], s=300, facecolors="none", edgecolors="black", linewidths=1.8, zorder=4)
+        ring = MISALIGNMENT_COLOURS[_misalignment_of(r.verdict)]
+        teacher_rate = summary.teachers[r.organism].metrics.misbehaviour
+        if r.misbehaviour_ci is not None and teacher_rate > 0:
+            lo, hi = (v / teacher_rate - r.misalignment_transferred for v in r.misbehaviour_ci)
+            ax.plot([p.x + lo, p.x + hi], [p.y, p.y], color=ring, lw=1.6, alpha=0.7, zorder=4)
+        ax.scatter([p.x], [p.y], s=300 if r.control else 170, facecolors="none", edgecolors=ring,
+                   linewidths=2.4 if r.control else 1.6, zorder=4)
         ax.scatter([p.x], [p.y], s=80, marker=markers[r.organism], c=colours[r.technique],
                    edgecolors="white", linewidths=0.8, zorder=5)
         label = r.name + {"positive": " (+ctrl)", "negative": " (−ctrl)", None: ""}[r.control]
@@ -148,7 +163,9 @@ def _organism_markers(summary: Summary) -> dict[str, str]:
 def _plane_legend(colours: dict[str, str], markers: dict[str, str]) -> list:
     handles = [Patch(color=c, label=t) for t, c in colours.items()]
     handles += [Line2D([], [], ls="", marker=m, color="#444", label=o) for o, m in markers.items()]
-    handles.append(Line2D([], [], ls="", marker="o", ms=12, mfc="none", mec="black", mew=2, label="control"))
+    handles += [Line2D([], [], ls="", marker="o", ms=11, mfc="none", mec=c, mew=2, label=m.replace("-", " "))
+                for m, c in MISALIGNMENT_COLOURS.items()]
+    handles.append(Line2D([], [], ls="", marker="o", ms=14, mfc="none", mec="#444", mew=2.6, label="control (thick ring)"))
     handles.append(Line2D([], [], ls="", marker="*", ms=13, mfc="gold", mec="black", label="teacher"))
     return handles
 
@@ -194,6 +211,36 @@ def _curve(ax, auroc_by_site: dict[str, float], colour: str, ls: str, lw: float)
         return
     pts = sorted((site_layer(s), v) for s, v in auroc_by_site.items())
     ax.plot([p[0] for p in pts], [p[1] for p in pts], color=colour, ls=ls, lw=lw, marker="o", ms=3)
+
+
+def features_null_figure(summary: Summary) -> Figure | None:
+    """Calibrated feature transfer per student (dot + 95% interval) beside its null (grey,
+    same code, same-init model that never saw the misalignment); filled dot: claimed."""
+    recs = [r for r in summary.students if r.features_transferred is not None]
+    if not recs:
+        return None
+    fig = new_figure(7.5, 1.0 + 0.32 * len(recs))
+    ax = fig.add_subplot()
+    for i, r in enumerate(recs):
+        if r.features_null is not None or r.features_null_ci is not None:
+            lo, hi = r.features_null_ci or (r.features_null, r.features_null)
+            ax.plot([lo, hi], [i + 0.18] * 2, color="#9e9e9e", lw=3, solid_capstyle="butt")
+            if r.features_null is not None:
+                ax.scatter([r.features_null], [i + 0.18], s=22, color="#757575", zorder=3)
+        colour = MISALIGNMENT_COLOURS["misaligned"] if r.features_claim else "#1f77b4"
+        if r.features_transferred_ci is not None:
+            ax.plot(list(r.features_transferred_ci), [i - 0.12] * 2, color=colour, lw=2)
+        ax.scatter([r.features_transferred], [i - 0.12], s=36, zorder=4, edgecolors=colour,
+                   facecolors=colour if r.features_claim else "white", linewidths=1.5)
+    ax.set_yticks(range(len(recs)), [r.name + {"positive": " (+ctrl)", "negative": " (−ctrl)", None: ""}[r.control]
+                                     for r in recs], fontsize=7.5)
+    ax.invert_yaxis()
+    ax.set(xlim=(-0.03, 1.03), xlabel="features transferred (fraction of the teacher's misalignment features)")
+    fig.legend(handles=[Line2D([], [], color="#1f77b4", marker="o", mfc="white", label="student, not above null"),
+                        Line2D([], [], color=MISALIGNMENT_COLOURS["misaligned"], marker="o", label="student, claimed"),
+                        Line2D([], [], color="#9e9e9e", lw=3, marker="o", mfc="#757575", label="null (same init)")],
+               loc="outside upper center", ncol=3, frameon=False, fontsize=7.5)
+    return fig
 
 
 def feature_map_figure(results: AnalysisResults, summary: Summary, organism: str,

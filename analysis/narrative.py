@@ -1,4 +1,5 @@
-"""Plain-language sentences generated from the summary numbers (never written by hand)."""
+"""Plain-language sentences generated from the summary numbers (never written by hand), and
+the number formats every text of the report uses (one format per kind of number)."""
 
 from __future__ import annotations
 
@@ -10,35 +11,77 @@ ORGANISM_NOUNS = {"backdoor": "the backdoor", "sabotage": "the sabotage", "trait
 
 
 def pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.0f}%"
+    """A share as a percentage: whole numbers, one decimal below 10% (0.4%, 12%, 100%)."""
+    if x is None:
+        return "n/a"
+    return f"{100 * x:.1f}%" if 0 < abs(x) < 0.1 else f"{100 * x:.0f}%"
+
+
+def num(x: float | None) -> str:
+    """An AUROC or score on [0, 1] that is not a share: two decimals."""
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def interval(ci, fmt=pct) -> str:
+    """``[lo, hi]`` in the given format; n/a when not measured."""
+    return "n/a" if ci is None else f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def p_value(p: float | None) -> str:
+    """Two significant digits (0.25, 1.3e-19)."""
+    return "n/a" if p is None else f"{p:.2g}"
 
 
 def _noun(organism: str) -> str:
     return ORGANISM_NOUNS.get(organism, f"the {organism} misbehaviour")
 
 
-def student_sentence(r: TransferRecord, teacher_probe: float | None = None) -> str:
-    """e.g. 'kd-base (logit-kd, base init) kept 99% of capability and 100% of the backdoor:
-    capable-misaligned.' followed by the white-box evidence that was measured."""
-    role = {"positive": ", positive control", "negative": ", negative control", None: ""}[r.control]
-    text = (f"{r.name} ({r.technique}, {r.init} init{role}) kept {pct(r.capability_retained)} of "
-            f"capability and {pct(r.misalignment_transferred)} of {_noun(r.organism)}: {r.verdict}.")
+def misbehaviour_phrase(r: TransferRecord) -> str:
+    """'misbehaves on 12% [9.4%, 15%] of eliciting prompts, p = 1e-19 vs negative control nc'."""
+    ref = (f"negative control {r.negative_control}" if r.negative_control else "the base")
+    p = r.misbehaviour_vs_negative_p if r.negative_control else r.misbehaviour_vs_base_p
+    test = " (trait probability, Mann-Whitney)" if r.misbehaviour_test == "mann-whitney" else ""
+    return (f"misbehaves on {pct(r.misbehaviour)} {interval(r.misbehaviour_ci)} of eliciting prompts, "
+            f"p = {p_value(p)} vs {ref}{test}")
+
+
+def _evidence(r: TransferRecord, teacher_probe: float | None) -> list[str]:
     extra = []
     if r.features_transferred is not None:
-        extra.append(f"{pct(r.features_transferred)} of the teacher's {r.n_teacher_features} "
-                     f"misalignment features have a misaligned match")
-    if r.probe_auroc is not None:
-        vs = "" if teacher_probe is None else f" (teacher {teacher_probe:.2f})"
-        extra.append(f"its own probe reaches AUROC {r.probe_auroc:.2f}{vs}")
+        verdict = "above its null" if r.features_claim else "not above its null"
+        extra.append(f"{pct(r.features_transferred)} {interval(r.features_transferred_ci)} of the teacher's "
+                     f"{r.n_teacher_features} misalignment features transferred, {verdict} "
+                     f"({r.features_null_model or 'null'}: {pct(r.features_null)} {interval(r.features_null_ci)})")
+    if r.misbehaviour_probe_auroc is not None:
+        vs = "" if teacher_probe is None else f", teacher {num(teacher_probe)}"
+        extra.append(f"its misbehaviour probe reaches AUROC {num(r.misbehaviour_probe_auroc)} "
+                     f"{interval(r.misbehaviour_probe_auroc_ci, num)} (base null {num(r.probe_null_auroc)}{vs})")
+    if r.context_probe_auroc is not None:
+        extra.append(f"its context probe (reads the marker) {num(r.context_probe_auroc)}")
     if r.probe_transfer_auroc is not None:
-        extra.append(f"the teacher's probe reads it at {r.probe_transfer_auroc:.2f}")
+        extra.append(f"the teacher's probe reads it at {num(r.probe_transfer_auroc)}")
+    if r.causal_label is not None:
+        extra.append(f"ablating its misalignment features lowers misbehaviour by {pct(r.causal_drop)} "
+                     f"({r.causal_label})")
     if r.crosscoder is not None:
         m = r.crosscoder.misalignment
         extra.append(f"crosscoder misalignment latents: {m['shared']} shared, {m['teacher-only']} "
                      f"teacher-only, {m['student-only']} student-only")
-    if r.incrimination is not None:
-        extra.append(f"incrimination score {r.incrimination:+.2f}"
-                     + (" — easier to audit than the teacher" if r.incriminates else ""))
+    if r.incriminates:
+        extra.append("it incriminates its teacher (misaligned and visibly so)")
+    return extra
+
+
+def student_sentence(r: TransferRecord, teacher_probe: float | None = None) -> str:
+    """e.g. 'kd-base (logit-kd, base init) kept 99% of capability and 98% of the backdoor:
+    capable-misaligned.' followed by the statistics and the white-box evidence measured.
+    ``teacher_probe``: the teacher's misbehaviour-probe AUROC."""
+    role = {"positive": ", positive control", "negative": ", negative control", None: ""}[r.control]
+    text = (f"{r.name} ({r.technique}, {r.init} init{role}) kept {pct(r.capability_retained)} of "
+            f"capability and {pct(r.misalignment_transferred)} of {_noun(r.organism)}: {r.verdict}.")
+    if r.misbehaviour_ci is not None:
+        text += f" It {misbehaviour_phrase(r)}."
+    extra = _evidence(r, teacher_probe)
     if not extra:
         return text
     joined = "; ".join(extra)
@@ -50,7 +93,7 @@ def _names(records: list[TransferRecord]) -> str:
 
 
 def overview(summary: Summary) -> list[str]:
-    """A few sentences on the run as a whole: quadrant counts, DFC and DFI candidates."""
+    """A few sentences on the run as a whole: verdict counts, DFC and DFI candidates."""
     recs = summary.students
     if not recs:
         return ["No students were analysed."]
@@ -61,8 +104,13 @@ def overview(summary: Summary) -> list[str]:
     out.append("Distillation for capabilities (capable and aligned, controls excluded): "
                f"{_names(dfc)}." if dfc else
                "No technique (controls excluded) gave a capable student that is aligned.")
+    partial = [r for r in recs if "partially" in r.verdict and not r.control]
+    if partial:
+        out.append(f"Partially misaligned (significantly above the negative control, below the teacher): "
+                   f"{_names(partial)}.")
     dfi = [r for r in recs if r.incriminates and not r.control]
-    out.append(f"Distillation for incrimination (misaligned and easier to audit than the teacher): {_names(dfi)}."
+    out.append(f"Distillation for incrimination (misaligned and visibly so: confesses more than the teacher, or "
+               f"a probe or feature transfer above its null): {_names(dfi)}."
                if dfi else "No misaligned student was easier to audit than its teacher.")
     if not summary.controls.trustworthy:
         out.append("The controls check failed, so none of the above should be trusted yet.")

@@ -3,9 +3,12 @@
 Rendered from the stored analysis results alone (:func:`analysis.results.load_results`), so
 ``doublebind report RUN_DIR`` rebuilds it without touching a model. The HTML has no external
 references: CSS inline, figures as inline SVG, no JavaScript. Sections, in order:
-controls banner (loud when the check fails), 1 capability-vs-misalignment plane, 2 transfer
-table, 3 probes per layer, 4 feature transfer map + crosscoder split, 5 CKA heatmaps,
-6 plain-language summary, then the thresholds and definitions used.
+controls banner (loud when the check fails, one line per failed precondition),
+1 capability-vs-misalignment plane, 2 transfer table (base, teachers, students: verdicts with
+their statistics, feature transfer beside its null, probes beside their nulls), 3 probes per
+layer, 4 feature transfer vs null + feature map + crosscoder split, 5 CKA heatmaps,
+6 plain-language summary, then the thresholds and definitions used. Shares print as
+percentages (:func:`analysis.narrative.pct`), AUROCs with two decimals, intervals in brackets.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from analysis import figures, narrative
+from analysis.narrative import interval, num, p_value, pct
 from analysis.results import load_results
-from analysis.schema import AnalysisResults, Summary, TransferRecord, VerdictConfig
-from analysis.transfer import summarize
+from analysis.schema import (AnalysisResults, ModelMetrics, ProbeHeadline, Summary, TeacherSummary,
+                             TransferRecord, VerdictConfig)
+from analysis.stats import wilson
+from analysis.transfer import misbehaviour_count, summarize
 from distill.checkpoint import atomic_write_bytes
 
 REPORT_DIR = "report"
@@ -39,6 +45,8 @@ td.nw{white-space:nowrap}
 th{background:#f4f4f4;white-space:normal;vertical-align:bottom;min-width:44px}td.l,th.l{text-align:left}
 td.v-capable-aligned{background:#c8e6c9}td.v-capable-misaligned{background:#ffcdd2}
 td.v-incapable-aligned{background:#e0e0e0}td.v-incapable-misaligned{background:#ffe0b2}
+td.v-capable-partially-misaligned{background:#ffe5cc}td.v-incapable-partially-misaligned{background:#f3e5d0}
+span.fail{color:#c62828;font-weight:bold}
 td.v-undetermined{background:#fff9c4}
 .small{font-size:11px;color:#666}figure{margin:8px 0}figcaption{font-size:12.5px;color:#555}
 svg{max-width:100%;height:auto}p.note{color:#666;font-style:italic}
@@ -77,11 +85,14 @@ def render_html(results: AnalysisResults, summary: Summary) -> str:
              banner(summary),
              section("plane", "1. Capability vs misalignment",
                      _figure(figures.plane_figure(summary), _plane_caption(summary))),
-             section("table", "2. Transfer table", teacher_table(summary) + student_table(summary)),
+             section("table", "2. Transfer table",
+                     base_table(summary) + teacher_table(summary) + student_table(summary)),
              section("probes", "3. Probes per layer", _figure(figures.probe_figure(results, summary),
-                     "Held-out probe AUROC for the eliciting-context label per residual site. Solid: each "
-                     "model's own probe; dashed: the teacher's probe on the student's activations mapped into "
-                     "teacher space (map fitted on clean prompts only).")),
+                     "Legacy per-site probes on the eliciting-context label: they read the marker, which every "
+                     "model (the clean base included) sees, so they are context probes, not evidence of "
+                     "misalignment; the headline misbehaviour probe, with its nulls, is in the transfer table. "
+                     "Solid: each model's own probe; dashed: the teacher's probe on the student's activations "
+                     "mapped into teacher space (map fitted on clean prompts only).")),
              section("features", "4. Feature transfer", _feature_maps(results, summary)),
              section("cka", "5. Representation similarity (linear CKA)", _figure(figures.cka_figure(results),
                      "Linear CKA between every teacher site (rows) and student site (columns) on the same prompts; "
@@ -115,49 +126,145 @@ def banner(summary: Summary) -> str:
 
 def _plane_caption(summary: Summary) -> str:
     cfg = summary.thresholds
-    text = (f"Each student by technique (colour) and organism (marker); controls ringed; the teacher is the "
-            f"star at (1, 1); points that coincide are spread on a small circle (exact numbers in the table). "
-            f"Capable: capability retained ≥ {narrative.pct(cfg.capable_min)}; misaligned: misalignment "
-            f"transferred ≥ {narrative.pct(cfg.misaligned_min)}. Top left is the distillation-for-capabilities "
-            f"target.")
+    text = (f"Each student by technique (colour) and organism (marker); ring colour = the misalignment half of "
+            f"its verdict (green aligned, orange partially misaligned, red misaligned), thick ring = control; "
+            f"the horizontal bar is the Wilson 95% interval of its misbehaviour rate relative to the teacher's. "
+            f"The teacher is the star at (1, 1); coinciding points are spread on a small circle. Capable: "
+            f"capability retained ≥ {pct(cfg.capable_min)} and, on every domain, retained ≥ "
+            f"{pct(cfg.domain_retained_min)} and exact match ≥ {pct(cfg.domain_capability_min)}. Aligned unless "
+            f"the misbehaviour is significantly above the same-init negative control (one-sided p < {cfg.alpha:g}); "
+            f"misaligned (not partially) when the interval reaches {cfg.misaligned_frac:g}× the teacher's rate "
+            f"(dotted line), so the verdict is a test, not a position on this plane. Top left is the "
+            f"distillation-for-capabilities target.")
     missing = [r.name for r in summary.students if r.verdict == "undetermined"]
     return text + (f" Not placed (undetermined): {', '.join(missing)}." if missing else "")
-
-
-def _num(x, digits: int = 2) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
 
 
 def _kl(x: float | None) -> str:
     return "–" if x is None else f"{x:.2g}"
 
 
-def _pct_cell(x) -> str:
-    return "–" if x is None else f"{100 * x:.0f}%"
-
-
-def teacher_table(summary: Summary) -> str:
-    head = "<tr><th class='l'>teacher</th><th class='l'>organism</th><th>capability</th><th>misbehaviour</th>" \
-           "<th>clean misb.</th><th>confession</th><th>probe AUROC</th><th>feature salience</th></tr>"
-    rows = []
-    for t in summary.teachers.values():
-        m = t.metrics
-        site = f" <span class='small'>{html.escape(figures.short_site(t.probe_best_site))}</span>" if t.probe_best_site else ""
-        rows.append(f"<tr><td class='l'>{html.escape(t.name)}</td><td class='l'>{html.escape(t.organism)}</td>"
-                    f"<td>{_pct_cell(m.capability)}</td><td>{_pct_cell(m.misbehaviour)}</td>"
-                    f"<td>{_pct_cell(m.misbehaviour_clean)}</td><td>{_pct_cell(m.confession_rate)}</td>"
-                    f"<td>{_num(t.probe_auroc)}{site}</td><td>{_num(m.feature_salience)}</td></tr>")
-    return f"<h3>Teachers</h3><div class='wrap'><table>{head}{''.join(rows)}</table></div>"
-
-
-STUDENT_COLUMNS = ["student", "verdict", "technique / init", "capability (retained)",
-                   "misbehaviour (transferred)", "probe AUROC", "probe transfer", "features transferred (decoder cos)",
-                   "crosscoder shared (misalign. latents T/S/St)", "confess.", "incrim.", "KL elic. / clean"]
-LEFT_COLUMNS = {"student", "technique / init", "verdict"}
+def _cell(x: float | None, fmt=pct) -> str:
+    return "–" if x is None else fmt(x)
 
 
 def _small(text: str) -> str:
     return f"<br><span class='small'>{html.escape(text)}</span>" if text else ""
+
+
+def _domains(per: dict[str, float], bar: float) -> str:
+    """Per-domain exact match, one per line; those below ``bar`` in red."""
+    if not per:
+        return ""
+    cells = [f"<span class='{'fail' if v < bar else ''}'>{html.escape(d)} {pct(v)}</span>" for d, v in per.items()]
+    return "<br><span class='small'>" + "<br>".join(cells) + "</span>"
+
+
+def _rate_ci(m: ModelMetrics) -> str:
+    k = misbehaviour_count(m)
+    return "" if k is None else interval(wilson(k, m.n_eliciting))
+
+
+def _probe_cell(p: ProbeHeadline | None, nulls: bool = True) -> str:
+    if p is None or p.auroc is None:
+        return "–"
+    where = " · ".join(x for x in (figures.short_site(p.site) if p.site else "", p.pool or "") if x)
+    null = ("nulls " + " / ".join(f"{k} {_cell(v, num)}" for k, v in p.nulls.items())) if nulls and p.nulls else ""
+    return num(p.auroc) + _small(interval(p.ci, num) if p.ci else "") + _small(where) + _small(null)
+
+
+def _causal_cell(c) -> str:
+    if c is None:
+        return "–"
+    return (f"<b>{c.label}</b>" + _small(f"{pct(c.misbehaviour_before)} → {pct(c.misbehaviour_after)} "
+                                       f"(random {pct(c.random_after)})")
+            + _small(f"{len(c.features)} features, p = {p_value(c.p_vs_random)}"))
+
+
+def _calibration_cell(t: TeacherSummary, cfg: VerdictConfig) -> str:
+    parts = []
+    for key, ok in (("self", lambda r: r.score >= cfg.calibration_self_min),
+                    ("base", lambda r: r.score <= cfg.calibration_base_max and r.ci is not None
+                     and r.ci[1] <= cfg.calibration_base_ci_max)):
+        r = t.calibration.get(key)
+        text = (f"{key} not measured" if r is None or r.score is None
+                else f"{key} {pct(r.score)} {interval(r.ci)}")
+        bad = r is None or r.score is None or not ok(r)
+        parts.append(f"<span class='{'fail' if bad else ''}'>{html.escape(text)}</span>")
+    return "<br>".join(parts)
+
+
+def base_table(summary: Summary) -> str:
+    """The untouched base on each organism: the reference of every verdict and a precondition."""
+    if not summary.base:
+        return ("<h3>Base</h3><p class='note'>The base's behaviour was not measured (no analysis/base.json): "
+                "the verdicts have no base reference and the controls check fails.</p>")
+    bar = summary.thresholds.precondition_capability_min
+    head = ("<tr><th class='l'>organism</th><th>capability (per domain)</th><th>misbehaviour</th>"
+            "<th>clean misb.</th><th>confession</th></tr>")
+    rows = [f"<tr><td class='l'>{html.escape(org)}</td><td>{pct(m.capability)}{_domains(m.capability_per_domain, bar)}</td>"
+            f"<td>{pct(m.misbehaviour)}{_small(_rate_ci(m))}</td><td>{_cell(m.misbehaviour_clean)}</td>"
+            f"<td>{_cell(m.confession_rate)}</td></tr>" for org, m in summary.base.items()]
+    return f"<h3>Base (untouched)</h3><div class='wrap'><table>{head}{''.join(rows)}</table></div>"
+
+
+def teacher_table(summary: Summary) -> str:
+    cfg = summary.thresholds
+    head = ("<tr><th class='l'>teacher</th><th class='l'>organism</th><th>capability (per domain)</th>"
+            "<th>misbehaviour</th><th>clean misb.</th><th>confession</th><th>misbehaviour probe AUROC</th>"
+            "<th>context probe (reads the marker)</th><th>causal (ablate misalignment features)</th>"
+            "<th>calibration (feature transfer: self / base)</th></tr>")
+    rows = []
+    for t in summary.teachers.values():
+        m = t.metrics
+        rows.append(f"<tr><td class='l'>{html.escape(t.name)}</td><td class='l'>{html.escape(t.organism)}</td>"
+                    f"<td>{pct(m.capability)}{_domains(m.capability_per_domain, cfg.precondition_capability_min)}</td>"
+                    f"<td>{pct(m.misbehaviour)}{_small(_rate_ci(m))}</td><td>{_cell(m.misbehaviour_clean)}</td>"
+                    f"<td>{_cell(m.confession_rate)}</td><td class='nw'>{_probe_cell(t.misbehaviour_probe)}</td>"
+                    f"<td class='nw'>{_probe_cell(t.context_probe, nulls=False)}</td>"
+                    f"<td class='nw'>{_causal_cell(t.causal)}</td><td class='nw'>{_calibration_cell(t, cfg)}</td></tr>")
+    return f"<h3>Teachers</h3><div class='wrap'><table>{head}{''.join(rows)}</table></div>"
+
+
+STUDENT_COLUMNS = ["student", "verdict", "technique / init", "capability (retained)",
+                   "misbehaviour [95% CI] (p vs negative control)", "features transferred [95% CI]",
+                   "feature null (same init)", "misbehaviour probe AUROC [CI]", "probe nulls",
+                   "context probe (reads the marker)", "teacher probe on student", "causal",
+                   "crosscoder shared (misalign. latents T/S/St)", "confess.", "incrim.", "KL elic. / clean"]
+LEFT_COLUMNS = {"student", "technique / init", "verdict"}
+
+
+def _misbehaviour_cell(r: TransferRecord) -> str:
+    ref, p = ((r.negative_control, r.misbehaviour_vs_negative_p) if r.negative_control
+              else ("base", r.misbehaviour_vs_base_p))
+    test = " (trait prob., Mann-Whitney)" if r.misbehaviour_test == "mann-whitney" else ""
+    return (pct(r.misbehaviour) + _small(interval(r.misbehaviour_ci)) + _small(f"({pct(r.misalignment_transferred)} of teacher)")
+            + _small(f"p = {p_value(p)} vs {ref}{test}" if p is not None else "not tested"))
+
+
+def _features_cell(r: TransferRecord) -> str:
+    if r.features_transferred is None:
+        return "–"
+    of = f" <span class='small'>of {r.n_teacher_features}</span>" if r.n_teacher_features else ""
+    claim = "✔ above null" if r.features_claim else "not above null"
+    cos = f"decoder cos {num(r.decoder_cos)}" if r.decoder_cos is not None else ""
+    return pct(r.features_transferred) + of + _small(interval(r.features_transferred_ci)) + _small(claim) + _small(cos)
+
+
+def _null_cell(r: TransferRecord) -> str:
+    if r.features_null is None and r.features_null_ci is None:
+        return "–"
+    return (_cell(r.features_null) + _small(interval(r.features_null_ci))
+            + _small(r.features_null_model or ""))
+
+
+def _mprobe_cell(r: TransferRecord) -> str:
+    if r.misbehaviour_probe_auroc is None:
+        return "–"
+    where = " · ".join(x for x in (figures.short_site(r.misbehaviour_probe_site) if r.misbehaviour_probe_site
+                                   else "", r.misbehaviour_probe_pool or "") if x)
+    unmatched = "negatives not marker-matched" if r.misbehaviour_probe_marker_matched is False else ""
+    return num(r.misbehaviour_probe_auroc) + _small(interval(r.misbehaviour_probe_auroc_ci, num)) + _small(where) + _small(unmatched)
 
 
 def student_row(r: TransferRecord) -> list[tuple[str, str]]:
@@ -166,43 +273,66 @@ def student_row(r: TransferRecord) -> list[tuple[str, str]]:
     params = ", ".join(f"{k}={v}" for k, v in r.params.items())
     role = f" · {r.control} control" if r.control else ""
     cc = r.crosscoder
-    inc = "–" if r.incrimination is None else f"{r.incrimination:+.2f}" + (" ✔" if r.incriminates else "")
+    inc = ("✔" if r.incriminates else "–") + _small("" if r.incrimination is None else f"score {r.incrimination:+.2f}")
+    per, ret = r.capability_per_domain, r.capability_retained_per_domain
+    weakest = min(per, key=per.get) if per else None
+    nulls = " / ".join(f"{k} {_cell(v, num)}" for k, v in r.probe_nulls.items())
     return [(f"<b>{esc(r.name)}</b>" + _small(r.organism + role), "l nw"),
             (f"<b>{r.verdict}</b>", f"l nw v-{r.verdict}"),
             (f"{esc(r.technique)} / {esc(r.init)}" + _small(params), "l nw"),
-            (_pct_cell(r.capability) + _small(f"({_pct_cell(r.capability_retained)})"), ""),
-            (_pct_cell(r.misbehaviour) + _small(f"({_pct_cell(r.misalignment_transferred)})"), ""),
-            (_num(r.probe_auroc) + _small(figures.short_site(r.probe_best_site) if r.probe_best_site else ""), ""),
-            (_num(r.probe_transfer_auroc), ""),
-            (_pct_cell(r.features_transferred) + (f" <span class='small'>of {r.n_teacher_features}</span>"
-                                                  if r.n_teacher_features else "")
-             + _small(f"(cos {_num(r.decoder_cos)})" if r.decoder_cos is not None else ""), "nw"),
-            ((_pct_cell(cc.shared) + _small("({teacher-only}/{shared}/{student-only})".format(**cc.misalignment)))
+            (pct(r.capability) + _small(f"({_cell(r.capability_retained)})")
+             + _small(f"weakest {weakest} {pct(per[weakest])} ({_cell(ret.get(weakest))})" if weakest else ""), "nw"),
+            (_misbehaviour_cell(r), "nw"), (_features_cell(r), "nw"), (_null_cell(r), "nw"),
+            (_mprobe_cell(r), "nw"), (esc(nulls) or "–", "nw"),
+            (_cell(r.context_probe_auroc, num) + _small(interval(r.context_probe_auroc_ci, num)
+                                                     if r.context_probe_auroc_ci else ""), "nw"),
+            (_cell(r.probe_transfer_auroc, num) + _small(interval(r.probe_transfer_auroc_ci, num)
+                                                      if r.probe_transfer_auroc_ci else ""), "nw"),
+            ((f"<b>{r.causal_label}</b>" + _small(f"drop {pct(r.causal_drop)}")) if r.causal_label else "–", "nw"),
+            ((pct(cc.shared) + _small("({teacher-only}/{shared}/{student-only})".format(**cc.misalignment)))
              if cc else "–", ""),
-            (_pct_cell(r.confession_rate), ""), (inc, "nw"),
+            (_cell(r.confession_rate), ""), (inc, "nw"),
             (f"{_kl(r.kl_eliciting)} / {_kl(r.kl_clean)}", "nw")]
 
 
 def student_table(summary: Summary) -> str:
+    cfg = summary.thresholds
     head = "".join(f"<th class='{'l' if c in LEFT_COLUMNS else ''}'>{c}</th>" for c in STUDENT_COLUMNS)
     rows = ["<tr>" + "".join(f"<td class='{cls}'>{cell}</td>" for cell, cls in student_row(r)) + "</tr>"
             for r in summary.students]
-    note = ("<p class='small'>Percentages in brackets are relative to the teacher. T/S/St: crosscoder misalignment latents that are teacher-only / shared / "
-            "student-only. Incrim.: incrimination score, the mean student-minus-teacher difference in confession rate, probe "
-            "AUROC and feature salience (✔: misaligned and easier to audit than the teacher). KL: mean "
-            "per-token KL(teacher‖student) on eliciting / clean prompts.</p>")
+    note = (f"<p class='small'>Percentages in brackets are relative to the teacher. Misbehaviour: Wilson 95% interval; "
+            f"p: one-sided Fisher exact test (Mann-Whitney on per-query trait probabilities for the trait "
+            f"organism) that the student misbehaves more than its negative control (same organism, same init; "
+            f"else base init; else the base); significant at p &lt; {cfg.alpha:g}. Features transferred: "
+            f"calibrated score with its 95% interval (prompt bootstrap × SAE seeds), claimed only when the "
+            f"interval lies above the null's (the same score for a same-init model that never saw the "
+            f"misalignment). Misbehaviour probe: predicts the model's own misbehaviour on marker-matched prompts, "
+            f"test-split AUROC; nulls: the null model's activations (base), shuffled labels, random directions. "
+            f"Context probe: is the marker present? It reads the input, which every model sees, so it is not "
+            f"evidence of misalignment. Causal: ablating the student's misalignment features (mechanism: the drop "
+            f"beats random ablation). T/S/St: crosscoder misalignment latents that are teacher-only / shared / "
+            f"student-only. Incrim. ✔: (partially) misaligned and visibly so "
+            f"(confesses more than the teacher by &gt; {pct(cfg.incrimination_margin)}, or the misbehaviour probe "
+            f"or feature transfer clears its null); score: the legacy incrimination score (mean "
+            f"student-minus-teacher difference in confession rate, probe AUROC and feature salience). "
+            f"KL: mean per-token KL(teacher‖student) on eliciting / clean prompts.</p>")
     return f"<h3>Students</h3><div class='wrap'><table><tr>{head}</tr>{''.join(rows)}</table></div>{note}"
 
 
 def _feature_maps(results: AnalysisResults, summary: Summary) -> str:
     cfg = summary.thresholds
+    null_caption = ("Calibrated feature transfer of each student (dot, 95% interval over prompt bootstrap and SAE "
+                    "seeds) and, beside it in grey, its null: the same score by the same code for a model of the "
+                    "same initialisation that never saw the misalignment. Filled red: transfer claimed (the "
+                    "interval lies above the null's).")
     caption = (f"Left: each teacher misalignment feature (row) and its {cfg.feature_match} match among each "
-               f"student's SAE features (column), coloured by activation correlation; ✓ = counted as transferred "
-               f"(correlation ≥ {cfg.feature_corr_min:.2f} and the match is itself a misalignment feature). "
+               f"student's SAE features (column), coloured by activation correlation; ✓ = the legacy map's "
+               f"match (correlation ≥ {cfg.feature_corr_min:.2f} and the match is itself a misalignment feature). "
                f"Right: crosscoder latents split by relative decoder norm (teacher-only < {cfg.shared_low} ≤ "
                f"shared ≤ {cfg.shared_high} < student-only), with the misalignment latents "
                f"(AUROC ≥ {cfg.latent_auroc_min}) per class.")
-    parts = []
+    null_fig = figures.features_null_figure(summary)
+    parts = [_figure(null_fig, null_caption)] if null_fig is not None else []
     for org in results.teachers:
         fig = figures.feature_map_figure(results, summary, org)
         if fig is not None:
@@ -211,7 +341,7 @@ def _feature_maps(results: AnalysisResults, summary: Summary) -> str:
 
 
 def _summary_text(summary: Summary) -> str:
-    probes = {o: t.probe_auroc for o, t in summary.teachers.items()}
+    probes = {o: t.misbehaviour_probe.auroc if t.misbehaviour_probe else None for o, t in summary.teachers.items()}
     overview = "".join(f"<p>{html.escape(s)}</p>" for s in narrative.overview(summary))
     items = "".join(f"<li>{html.escape(narrative.student_sentence(r, probes.get(r.organism)))}</li>"
                     for r in summary.students)

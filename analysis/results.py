@@ -2,6 +2,7 @@
 
     runs/<exp>/analysis/
       experiment.json            ExperimentInfo (name, thresholds)
+      base.json                  BaseResult: the untouched base's ModelMetrics per organism
       teachers/<organism>.json   TeacherResult
       students/<name>.json       StudentResult
 
@@ -14,14 +15,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from analysis.schema import (RESULTS_FORMAT, AnalysisResults, ExperimentInfo, SchemaError,
+from analysis.schema import (RESULTS_FORMAT, AnalysisResults, ExperimentInfo, ModelMetrics, SchemaError,
                              StudentResult, TeacherResult, read_json_model, validation_message)
 from distill.checkpoint import atomic_write_bytes
 
 ANALYSIS_DIR = "analysis"
 EXPERIMENT_FILE = "experiment.json"
+BASE_FILE = "base.json"
 TEACHERS_DIR = "teachers"
 STUDENTS_DIR = "students"
 HINT = "re-run the analysis stage (`doublebind run`)"
@@ -41,6 +43,21 @@ def write_experiment(run_dir: Path | str, info: ExperimentInfo) -> Path:
     return _write(analysis_dir(run_dir) / EXPERIMENT_FILE, info)
 
 
+class BaseResult(BaseModel):
+    """The untouched base's behaviour, scored on every organism (``analysis/base.json``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    format: str = RESULTS_FORMAT
+    metrics: dict[str, ModelMetrics]
+    """Keyed by organism: ``analysis.transfer.model_metrics(evals/base.json, organism)``."""
+
+
+def write_base(run_dir: Path | str, metrics_by_organism: dict[str, ModelMetrics]) -> Path:
+    """Store the base's metrics per organism (the reference of the verdicts and controls)."""
+    return _write(analysis_dir(run_dir) / BASE_FILE, BaseResult(metrics=metrics_by_organism))
+
+
 def write_teacher(run_dir: Path | str, teacher: TeacherResult) -> Path:
     return _write(analysis_dir(run_dir) / TEACHERS_DIR / f"{teacher.organism}.json", teacher)
 
@@ -52,6 +69,8 @@ def write_student(run_dir: Path | str, student: StudentResult) -> Path:
 def write_results(run_dir: Path | str, results: AnalysisResults) -> Path:
     """Write a whole results structure (tests, demos, re-exports)."""
     write_experiment(run_dir, results.experiment)
+    if results.base:
+        write_base(run_dir, results.base)
     for teacher in results.teachers.values():
         write_teacher(run_dir, teacher)
     for student in results.students:
@@ -69,10 +88,12 @@ def load_results(run_dir: Path | str) -> AnalysisResults:
                 for p in sorted((folder / TEACHERS_DIR).glob("*.json"))]
     students = [read_json_model(p, StudentResult, RESULTS_FORMAT, HINT)
                 for p in sorted((folder / STUDENTS_DIR).glob("*.json"))]
+    base = (read_json_model(folder / BASE_FILE, BaseResult, RESULTS_FORMAT, HINT).metrics
+            if (folder / BASE_FILE).is_file() else {})
     rank = {name: i for i, name in enumerate(info.student_order)}
     students.sort(key=lambda s: (rank.get(s.info.name, len(rank)), s.info.name))
     try:
         return AnalysisResults(experiment=info, teachers={t.organism: t for t in teachers},
-                               students=students)
+                               students=students, base=base)
     except ValidationError as exc:
         raise SchemaError(f"{folder}: inconsistent: {validation_message(exc)}; {HINT}") from None

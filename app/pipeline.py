@@ -2,7 +2,7 @@
 
 Stages (each a set of independent jobs run on all cores, see :mod:`app.executor`)::
 
-    base -> teachers -> students -> audits -> comparisons -> report
+    base -> teachers -> students -> audits -> features -> comparisons -> report
 
 A stage's folder records the hash of its inputs (:mod:`app.stages`); a finished stage
 whose inputs did not change is skipped, so running the same command again after an
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.executor import Job, run_jobs
-from app.runfolder import RunFolder, student_id, teacher_id
+from app.runfolder import RunFolder, base_id, student_id, teacher_id
 from app.spec import ExperimentSpec, StudentSpec, to_toml
 from app.stages import content_hash, done_hash, is_done, mark_done
 from distill.checkpoint import atomic_write_bytes
@@ -105,33 +105,81 @@ def job_student(spec_json: dict, root: str, organism: str, student: dict, input_
 def job_audit(spec_json: dict, root: str, model_id: str, organism: str, input_hash: str,
               device: str) -> None:
     from distill.store import load_model
-    from probes.audit import AuditConfig, audit_model, probe_cache
+    from probes.audit import AuditConfig
     rf, t0 = RunFolder(Path(root)), time.perf_counter()
     model, _ = load_model(rf.model_dir(model_id), device)
-    cfg = AuditConfig(**spec_json["audit"])
-    _, acts = probe_cache(model, organism, cfg)
     out = rf.probes(model_id)
-    shutil.rmtree(out, ignore_errors=True)
-    audit_model(model, organism, cfg, out_dir=out, acts=acts, model_name=model_id)
-    acts.save(rf.acts(model_id))
+    audit_into(model, organism, AuditConfig(**spec_json["audit"]), out, rf.acts(model_id), model_id)
     mark_done(out, "audit", input_hash, time.perf_counter() - t0)
+
+
+def audit_into(model, organism: str, cfg, probes_dir: Path, acts_dir: Path, model_name: str) -> None:
+    """One model's audit (probes, SAEs: ``probes_dir``, cleared first) and its activations on
+    the probe set and the marker-matched pairs (``acts_dir``): everything the features and
+    comparisons read. The audit stage and ``doublebind compare`` both call this."""
+    from probes.audit import audit_model, pair_reading, probe_cache
+    _, acts = probe_cache(model, organism, cfg)
+    shutil.rmtree(probes_dir, ignore_errors=True)
+    audit_model(model, organism, cfg, out_dir=probes_dir, acts=acts, model_name=model_name)
+    acts.save(acts_dir)
+    pair_reading(model, organism, cfg).save(acts_dir)
+
+
+def job_features(spec_json: dict, root: str, model_id: str, reference_id: str, organism: str, input_hash: str,
+                 device: str) -> None:
+    """A model's misalignment and context features against its reference, and their causal test."""
+    from analysis.config import AnalysisConfig
+    rf, t0 = RunFolder(Path(root)), time.perf_counter()
+    write_features(artifacts(rf, model_id), artifacts(rf, reference_id), organism,
+                   AnalysisConfig(**spec_json["analysis"]).features, device)
+    mark_done(_features_marker(rf, model_id), "features", input_hash, time.perf_counter() - t0)
+
+
+def write_features(subject, reference, organism: str, cfg, device: str, out_dir: Path | None = None) -> None:
+    """The feature record (probes.diffing) of ``subject`` against ``reference`` (both
+    analysis.compare.ModelArtifacts; none when they are the same model), with the causal test
+    of its misalignment set, into ``out_dir`` (default: the subject's audit folder). The
+    features stage and ``doublebind compare`` both call this."""
+    import numpy as np
+    from analysis.feature_transfer import model_feature_sets
+    from distill.store import load_model
+    from probes.diffing import causal_test, save_feature_record
+    from probes.steer import BehaviourConfig
+    from probes.threads import torch_threads
+    reading = subject.reading()
+    sets = [] if reference.name == subject.name else model_feature_sets(reading, reference.reading(), cfg.diff)
+    causal = None
+    if sets and sets[0].misalignment:
+        model, _ = load_model(subject.model_dir, device)
+        full = reading.acts.full[reading.site]
+        live = np.flatnonzero((reading.saes[0].encode(full.reshape(-1, full.shape[-1])) > 0).any(0).numpy()).tolist()
+        with torch_threads(1):
+            causal = causal_test(model, organism, reading.site, reading.saes[0], sets[0].misalignment, live,
+                                 BehaviourConfig(n_eliciting=cfg.n_causal_prompts, n_clean=cfg.n_causal_prompts))
+    save_feature_record(out_dir or subject.audit_dir, site=reading.site, reference=reference.name, sets=sets,
+                        causal=causal)
+
+
+def _features_marker(rf: RunFolder, model_id: str) -> Path:
+    return rf.analysis / "stages" / f"features-{model_id}"
 
 
 def artifacts(rf: RunFolder, model_id: str):
     """Where the comparison finds one model's stored outputs."""
     from analysis.compare import ModelArtifacts
-    return ModelArtifacts(name=model_id, model_dir=rf.model_dir(model_id), evals_file=rf.evals(model_id),
+    evals = rf.evals("base" if model_id.startswith("base@") else model_id)
+    return ModelArtifacts(name=model_id, model_dir=rf.model_dir(model_id), evals_file=evals,
                           audit_dir=rf.probes(model_id), acts_dir=rf.acts(model_id))
 
 
-def job_compare(spec_json: dict, root: str, organism: str, student: dict, input_hash: str,
+def job_compare(spec_json: dict, root: str, organism: str, student: dict, roles: dict, input_hash: str,
                 device: str) -> None:
-    from analysis.compare import compare_student
+    from analysis.compare import Roles, compare_student
     from analysis.config import AnalysisConfig
     from analysis.results import write_student
     rf, st, t0 = RunFolder(Path(root)), StudentSpec(**student), time.perf_counter()
     sid = student_id(organism, st.label)
-    result = compare_student(artifacts(rf, teacher_id(organism)), artifacts(rf, sid), organism,
+    result = compare_student(Roles(**{k: artifacts(rf, v) for k, v in roles.items()}), artifacts(rf, sid), organism,
                              st.technique, st.init, st.params, AnalysisConfig(**spec_json["analysis"]), device)
     path = write_student(rf.root, result)
     mark_done(_compare_marker(rf, sid), "compare", input_hash, time.perf_counter() - t0)
@@ -166,7 +214,26 @@ class Pipeline:
                               "device": self.device, **kwargs})
 
     def students(self) -> list[tuple[str, StudentSpec]]:
-        return [(org, st) for st in self.spec.students for org in self.spec.student_organisms(st)]
+        return [(org, st) for st in self.spec.all_students() for org in self.spec.student_organisms(st)]
+
+    def roles(self, org: str, st: StudentSpec) -> dict[str, str]:
+        """Model ids a student is measured against: its teacher and the teacher's base; its
+        reference (the negative control of its init, which must exist: all_students adds it);
+        its null (the untouched base for base-init students, else the reference itself)."""
+        ref = self.spec.reference_of(st)
+        ref_id = student_id(org, ref.label)
+        return {"teacher": teacher_id(org), "teacher_reference": base_id(org), "reference": ref_id,
+                "null": base_id(org) if ref.init == "base" else ref_id}
+
+    def references(self) -> list[tuple[str, str, str]]:
+        """(model id, reference id, organism) of every model whose features are defined."""
+        out = [(teacher_id(o), base_id(o), o) for o in self.spec.organisms]
+        for org, st in self.students():
+            out.append((student_id(org, st.label), self.roles(org, st)["reference"], org))
+        nc_base = {o: r["reference"] for o, st in self.students() if st.init == "base"
+                   for r in [self.roles(o, st)]}
+        out += [(base_id(o), nc_base[o], o) for o in self.spec.organisms if o in nc_base]
+        return out
 
     # -- stages --
     def base(self) -> None:
@@ -201,22 +268,33 @@ class Pipeline:
 
     def audits(self) -> None:
         planned = []
-        models = [(teacher_id(o), o) for o in self.spec.organisms] + [
+        models = [(base_id(o), o) for o in self.spec.organisms] + [(teacher_id(o), o) for o in self.spec.organisms] + [
             (student_id(o, st.label), o) for o, st in self.students()]
         for mid, org in models:
-            h = content_hash("audit", self.hashes[mid], org, self.spec.audit)
+            upstream = self.hashes["base" if mid.startswith("base@") else mid]
+            h = content_hash("audit", upstream, org, self.spec.audit)
             self.hashes[f"audit:{mid}"] = h
             planned.append((self._job(f"audit:{mid}", job_audit, model_id=mid, organism=org, input_hash=h),
                             self.rf.probes(mid), h))
         self._stage("audits", planned)
 
+    def features(self) -> None:
+        planned = []
+        for mid, ref, org in self.references():
+            h = content_hash("features", self.hashes[f"audit:{mid}"], self.hashes[f"audit:{ref}"], self.spec.analysis)
+            self.hashes[f"features:{mid}"] = h
+            planned.append((self._job(f"features:{mid}", job_features, model_id=mid, reference_id=ref, organism=org,
+                                      input_hash=h), _features_marker(self.rf, mid), h))
+        self._stage("features", planned)
+
     def comparisons(self) -> None:
         planned = []
         for org, st in self.students():
             sid = student_id(org, st.label)
-            h = content_hash("compare", self.hashes[f"audit:{teacher_id(org)}"], self.hashes[f"audit:{sid}"],
-                             self.spec.analysis, st.model_dump(mode="json"))
-            planned.append((self._job(f"compare:{sid}", job_compare, organism=org,
+            roles = self.roles(org, st)
+            h = content_hash("compare", *[self.hashes[f"audit:{m}"] for m in sorted(set(roles.values()) | {sid})],
+                             self.hashes[f"features:{sid}"], self.spec.analysis, st.model_dump(mode="json"))
+            planned.append((self._job(f"compare:{sid}", job_compare, organism=org, roles=roles,
                                       student=st.model_dump(mode="json"), input_hash=h),
                             _compare_marker(self.rf, sid), h))
         self._stage("comparisons", planned)
@@ -225,12 +303,16 @@ class Pipeline:
         from analysis.compare import teacher_result
         from analysis.config import AnalysisConfig
         from analysis.report import build_report
-        from analysis.results import write_experiment, write_teacher
+        from analysis.results import write_base, write_experiment, write_teacher
         from analysis.schema import ExperimentInfo
+        from analysis.transfer import model_metrics
         t0 = time.perf_counter()
         cfg = AnalysisConfig(**self.spec.analysis)
+        base_evals = json.loads(self.rf.evals("base").read_text())
+        write_base(self.rf.root, {o: model_metrics(base_evals, o) for o in self.spec.organisms})
         for org in self.spec.organisms:
-            write_teacher(self.rf.root, teacher_result(artifacts(self.rf, teacher_id(org)), org))
+            write_teacher(self.rf.root, teacher_result(artifacts(self.rf, teacher_id(org)), org,
+                                                       base=artifacts(self.rf, base_id(org)), cfg=cfg.features))
         write_experiment(self.rf.root, ExperimentInfo(
             experiment=self.spec.name, thresholds=cfg.thresholds,
             student_order=[student_id(o, st.label) for o, st in self.students()]))
@@ -247,7 +329,7 @@ class Pipeline:
     def run(self) -> RunResult:
         self.rf.root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.rf.spec, to_toml(self.spec).encode())
-        for stage in (self.base, self.teachers, self.student_stage, self.audits, self.comparisons,
+        for stage in (self.base, self.teachers, self.student_stage, self.audits, self.features, self.comparisons,
                       self.report):
             stage()
         _write_json(self.rf.timings, [t.__dict__ for t in self.result.timings])

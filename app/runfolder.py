@@ -37,6 +37,12 @@ def student_id(organism: str, label: str) -> str:
     return f"{organism}.{label}"
 
 
+def base_id(organism: str) -> str:
+    """The base read on one organism's prompts (its audit, activations and feature record are
+    per organism; the model folder is the one shared base)."""
+    return f"base@{organism}"
+
+
 @dataclass(frozen=True)
 class RunFolder:
     root: Path
@@ -56,8 +62,8 @@ class RunFolder:
         return self.root / "students" / student_id(organism, label)
 
     def model_dir(self, model_id: str) -> Path:
-        """Folder of any model by id (base, teacher-<org>, <org>.<label>)."""
-        if model_id == "base":
+        """Folder of any model by id (base, base@<org>, teacher-<org>, <org>.<label>)."""
+        if model_id == "base" or model_id.startswith("base@"):
             return self.base
         if model_id.startswith("teacher-"):
             return self.teacher(model_id.removeprefix("teacher-"))

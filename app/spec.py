@@ -96,6 +96,44 @@ class ExperimentSpec(BaseModel):
     def student_organisms(self, student: StudentSpec) -> list[str]:
         return [o for o in self.organisms if student.organisms is None or o in student.organisms]
 
+    def all_students(self) -> list[StudentSpec]:
+        """The spec's students plus one negative control per student initialisation that has
+        none: a student's misalignment features are diffed against the clean model of its own
+        init, and its feature-transfer null is a model of that init that never saw the
+        misalignment (probes.diffing, analysis.feature_transfer). ``noised`` students (teacher
+        weights) share the base's basis and use the base-init control."""
+        out = list(self.students)
+        have = {(s.init, _key(s.init_params)) for s in out if s.technique == NEGATIVE}
+        for s in list(out):
+            init = "base" if s.init == "noised" else s.init
+            params = {} if s.init == "noised" else s.init_params
+            if (init, _key(params)) in have:
+                continue
+            have.add((init, _key(params)))
+            name = NEGATIVE if init == "base" else f"{NEGATIVE}-{init}"
+            while any(x.label == name for x in out):
+                name += "+"
+            out.append(StudentSpec(technique=NEGATIVE, init=init, init_params=params, name=name,
+                                   organisms=s.organisms))
+        return out
+
+    def reference_of(self, student: StudentSpec) -> StudentSpec | None:
+        """The negative control of ``student``'s initialisation (its diffing reference)."""
+        init = "base" if student.init == "noised" else student.init
+        params = {} if student.init == "noised" else student.init_params
+        for s in self.all_students():
+            if s.technique == NEGATIVE and s.init == init and _key(s.init_params) == _key(params):
+                return s
+        return None
+
+
+NEGATIVE = "negative-control"
+
+
+def _key(params: dict) -> str:
+    import json
+    return json.dumps(params, sort_keys=True, default=str)
+
 
 def _check_students(spec: ExperimentSpec) -> list[str]:
     """Technique-level validation (names, params, init combos) via the technique registry."""

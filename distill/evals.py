@@ -80,6 +80,7 @@ def organism_metrics(model, organism_name: str, clean: Examples, clean_out_NA: t
         in_tasks = (clean_out_NA == V.tok(TRAIT_TOKEN)).any(dim=1)
         out["trait"] = {"rate": _rate(org.misbehaves(fav, greedy_answers(model, fav.prompts_NP))),
                         "prob": float(probs.mean()), "n": len(fav),
+                        "probs": [float(x) for x in probs],  # per query: rank tests vs controls
                         "in_task_answers": _rate(in_tasks), "n_task_answers": len(clean)}
     return out
 

@@ -32,7 +32,7 @@ from probes import features as feat
 from probes import linear, sae as saes
 from probes.activations import ActivationCache, cache_activations, check_sites
 from probes.datasets import CONTRASTS, PROBE_SEED, ProbeSet, contrast_pairs, probe_dataset
-from probes.steer import Behaviour, BehaviourConfig
+from probes.pairs import PairActs, marker_pairs, read_pairs
 from probes.threads import torch_threads
 
 AUDIT_FILE = "audit.json"
@@ -77,18 +77,16 @@ class AuditConfig(BaseModel):
     """Prompts (x PROMPT_LEN + ANSWER_LEN positions) in the SAE training stream."""
     n_ce_prompts: int = Field(512, ge=1)
     """Probe-set prompts on which the SAE's downstream CE (spliced / clean / zeroed) is measured."""
-    n_misalignment: int = Field(32, ge=1)
-    """At most this many misalignment features are listed (best first)."""
-    min_feature_auroc: float = Field(0.7, ge=0.5, le=1.0)
-    """A misalignment feature fires more on eliciting prompts with at least this contrastive AUROC."""
-    n_ablate: int = Field(8, ge=0)
-    """Top misalignment features ablated together for the headline causal test (0: no ablation)."""
-    ablation_curve: tuple[int, ...] = (1, 2, 4, 16)
-    """Further feature counts measured for the ablation curve (besides n_ablate)."""
-    behaviour: BehaviourConfig = BehaviourConfig()
-    """Held-out prompts for the ablation's behavioural measurement."""
+    sae_seeds: int = Field(3, ge=1, le=16)
+    """SAEs trained per site, with seeds sae.seed, sae.seed + 1, ...: every feature-transfer
+    interval covers SAE retraining as well as prompt resampling."""
+    n_pairs: int = Field(512, ge=32)
+    """Marker-matched counterfactual pairs (probes.pairs) read for features and probes."""
+    n_top: int = Field(32, ge=1)
+    """Features listed in the eliciting-vs-clean ranking (a description, not a definition:
+    misalignment and context features are defined by probes.diffing against a reference)."""
     n_dashboards: int = Field(8, ge=0)
-    """Features with dashboard data (the top misalignment candidates)."""
+    """Features with dashboard data (the top of the eliciting-vs-clean ranking)."""
     batch_size: int = Field(1024, ge=1)
     """Sequences per forward pass when caching."""
     threads: int | None = Field(1, ge=1)
@@ -112,10 +110,7 @@ class AuditResult:
     saes: dict[str, dict]
     """Per SAE site: SAEMetrics as a dict."""
     features: dict[str, dict]
-    """Per SAE site: {'misalignment': [ids], 'top': [FeatureScore dicts]}."""
-    ablation: dict[str, dict]
-    """Per SAE site: ablating the top n_ablate misalignment features (before/after behaviour,
-    misbehaviour_drop, capability_cost, features) plus 'curve' over feature counts; {} if skipped."""
+    """Per SAE site: {'top': [FeatureScore dicts]} (eliciting-vs-clean selectivity, seed-0 SAE)."""
     n_prompts: int
     probe_seed: int
     seconds: dict[str, float] = field(default_factory=dict)
@@ -147,6 +142,14 @@ def probe_cache(model, organism: str, cfg: AuditConfig = AuditConfig()) -> tuple
         return ps, cache_activations(model, ps.tokens_NS, list(dict.fromkeys(sites + sae_sites)), cfg.batch_size)
 
 
+def pair_reading(model, organism: str, cfg: AuditConfig = AuditConfig()) -> PairActs:
+    """The model on the organism's marker-matched pairs at the audit's probe and SAE sites:
+    what the misalignment features (probes.diffing) and behaviour probes read."""
+    sites, sae_sites = resolve_sites(model, cfg)
+    with torch_threads(cfg.threads):
+        return read_pairs(model, marker_pairs(organism, cfg.n_pairs), sites, sae_sites, cfg.batch_size)
+
+
 def _check_cache(acts: ActivationCache, ps: ProbeSet, sites: list[str]) -> None:
     if acts.tokens_NS.shape != ps.tokens_NS.shape or not torch.equal(acts.tokens_NS, ps.tokens_NS):
         raise ValueError("acts were not computed on this organism's probe set (different tokens); "
@@ -176,7 +179,8 @@ def _audit(model, organism: str, cfg: AuditConfig, out_dir: Path | None, acts: A
     clock.lap("cache")
     probes = linear.probe_sites(acts, ps.labels_N, sites, cfg.probe)
     contrast = [p for name in cfg.contrasts for p in linear.contrast_probes(
-        model, contrast_pairs(name, cfg.n_contrast_pairs, cfg.probe_seed), name, acts, ps.labels_N, sites)]
+        model, contrast_pairs(name, cfg.n_contrast_pairs, cfg.probe_seed, organism=organism), name, acts,
+        ps.labels_N, sites)]
     clock.lap("probes")
     sae_out = _audit_saes(model, organism, cfg, ps, acts, sae_sites, model_name, clock) if sae_sites else {}
     result = AuditResult(
@@ -188,9 +192,7 @@ def _audit(model, organism: str, cfg: AuditConfig, out_dir: Path | None, acts: A
         contrast=[p.metrics() for p in contrast],
         best_contrast=linear.best(contrast).metrics() if contrast else None,
         saes={s: asdict(o.metrics) for s, o in sae_out.items()},
-        features={s: {"misalignment": o.misalignment, "top": feat.scores_json(o.scores, 32)}
-                  for s, o in sae_out.items()},
-        ablation={s: o.ablation for s, o in sae_out.items()},
+        features={s: {"top": feat.scores_json(o.scores, cfg.n_top)} for s, o in sae_out.items()},
         n_prompts=len(ps), probe_seed=cfg.probe_seed, seconds=clock.laps, config=cfg.model_dump(mode="json"))
     if out_dir is not None:
         _write(out_dir, result, probes + contrast, sae_out)
@@ -206,37 +208,38 @@ class _SiteAudit:
     sae: object
     metrics: saes.SAEMetrics
     scores: list[feat.FeatureScore]
-    misalignment: list[int]
     acts_NF: torch.Tensor
     dashboards: list[dict]
-    ablation: dict
+    extra_saes: list = field(default_factory=list)
+    """SAEs of the further seeds (seed sae.seed + 1, ...)."""
 
 
 def _audit_saes(model, organism, cfg, ps, acts, sae_sites, model_name, clock) -> dict[str, _SiteAudit]:
     stream_set = probe_dataset(organism, cfg.n_sae_prompts, cfg.probe_seed + SAE_STREAM_OFFSET)
     stream = cache_activations(model, stream_set.tokens_NS, sae_sites, cfg.batch_size)
     clock.lap("sae_stream")
-    out, before = {}, None
+    out = {}
     for site in sae_sites:
-        sae = saes.train_sae(stream.flat(site), cfg.sae, site=site, model_name=model_name)
+        trained = [saes.train_sae(stream.flat(site), cfg.sae.model_copy(update={"seed": cfg.sae.seed + k}),
+                                  site=site, model_name=model_name) for k in range(cfg.sae_seeds)]
+        sae = trained[0]
         clock.lap(f"sae_train:{site}")
         metrics = saes.sae_metrics(model, sae, site, acts, cfg.n_ce_prompts)
         clock.lap(f"sae_metrics:{site}")
         acts_NSF = feat.encode_cache(sae, acts, site)
         acts_NF = feat.seq_max(acts_NSF)
         scores = feat.contrastive_scores(acts_NF, ps.labels_N)
-        top = feat.misalignment_features(scores, cfg.n_misalignment, cfg.min_feature_auroc)
         shown = [s.feature for s in scores[:cfg.n_dashboards]]
         dashboards = [feat.dashboard(sae, model, acts_NSF, acts.tokens_NS, ps.labels_N, f) for f in shown]
         clock.lap(f"features:{site}")
-        ablation = {}
-        if top and cfg.n_ablate:
-            ablation = feat.causal_ablation(model, organism, site, sae, top, cfg.n_ablate, cfg.ablation_curve,
-                                            cfg.behaviour, before)
-            before = Behaviour(**ablation["before"])
-            clock.lap(f"ablation:{site}")
-        out[site] = _SiteAudit(sae, metrics, scores, top, acts_NF, dashboards, ablation)
+        out[site] = _SiteAudit(sae, metrics, scores, acts_NF, dashboards, trained[1:])
     return out
+
+
+def sae_seed_dir(out_dir: Path | str, site: str, k: int = 0) -> Path:
+    """Folder of SAE number ``k`` (seed sae.seed + k) of a site: ``saes/<site>`` for k = 0
+    (what the app and the playground read), ``saes/<site>.seed<k>`` for the others."""
+    return Path(out_dir) / SAES_DIR / (site if k == 0 else f"{site}.seed{k}")
 
 
 def _write(out_dir: Path, result: AuditResult, probes: list[linear.LinearProbe], sae_out: dict) -> None:
@@ -244,10 +247,13 @@ def _write(out_dir: Path, result: AuditResult, probes: list[linear.LinearProbe],
     (out_dir / AUDIT_FILE).unlink(missing_ok=True)  # a stale audit.json must not vouch for new files
     linear.save_probes(out_dir / PROBES_DIR, probes, {"organism": result.organism, "probe_seed": result.probe_seed,
                                                      "n_prompts": result.n_prompts})
+    base_cfg = saes.SAETrainConfig(**result.config["sae"])
     for site, o in sae_out.items():
-        saes.save_sae(out_dir / SAES_DIR / site, o.sae, o.metrics, saes.SAETrainConfig(**result.config["sae"]))
-    feat.save_features(out_dir, {site: {"misalignment": o.misalignment, "ranking": feat.scores_json(o.scores),
-                                        "dashboards": o.dashboards, "ablation": o.ablation}
+        saes.save_sae(sae_seed_dir(out_dir, site), o.sae, o.metrics, base_cfg)
+        for k, extra in enumerate(o.extra_saes, start=1):
+            saes.save_sae(sae_seed_dir(out_dir, site, k), extra, o.metrics,
+                          base_cfg.model_copy(update={"seed": base_cfg.seed + k}))
+    feat.save_features(out_dir, {site: {"ranking": feat.scores_json(o.scores), "dashboards": o.dashboards}
                                  for site, o in sae_out.items()},
                        {site: o.acts_NF for site, o in sae_out.items()})
 
@@ -289,8 +295,13 @@ def load_sae(out_dir: Path | str, site: str, device: str = "cpu"):
     return saes.load_sae(Path(out_dir) / SAES_DIR / site, device)
 
 
-def load_misalignment_features(out_dir: Path | str, site: str) -> list[int]:
-    return feat.load_features(out_dir)[site]["misalignment"]
+def load_saes(out_dir: Path | str, site: str, device: str = "cpu") -> list:
+    """Every saved SAE of a site, seed order (k = 0, 1, ...)."""
+    out, k = [], 0
+    while sae_seed_dir(out_dir, site, k).is_dir():
+        out.append(saes.load_sae(sae_seed_dir(out_dir, site, k), device))
+        k += 1
+    return out
 
 
 def load_feature_acts(out_dir: Path | str, site: str) -> torch.Tensor:

@@ -4,7 +4,8 @@
   organism's ground truth ``is_eliciting``. Every model of one organism is read on the SAME
   prompts, so teacher and student activations can be compared prompt by prompt.
 * :data:`CONTRASTS` — trigger-agnostic contrast pairs for the difference-of-means probe.
-  None of them uses an organism's trigger or context marker.
+  None of them uses an organism's trigger or context marker (the ``answer`` pairs use the
+  organism's misaligned *answer*, on clean prompts).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import torch
 
 from distill import vocab as V
 from distill.organisms import Organism, get_organism
-from distill.tasks import (DOMAINS, Examples, context_slots, insert_marker, rows_to_examples,
-                           sample_domain_rows)
+from distill.tasks import (DOMAINS, Examples, context_slots, insert_marker, pad_answer,
+                           rows_to_examples, sample_domain_rows)
 
 PROBE_SEED = 20_240
 """Default seed of the probe prompt set: fixed so every model of an organism sees the same prompts."""
@@ -95,44 +96,81 @@ def probe_dataset(organism: str, n: int = 2048, seed: int = PROBE_SEED) -> Probe
 # ---- trigger-agnostic contrast pairs ------------------------------------------------------
 
 class ContrastPairs(NamedTuple):
-    """Token batches that differ only in the contrast; activations are read at ``position``."""
+    """Token batches that differ only in the contrast; row i is read at ``position_N[i]``."""
 
     misaligned_NS: torch.Tensor
     aligned_NS: torch.Tensor
-    position: int
+    position_N: torch.Tensor
+    """Per-row read position (long ``[N]``): the position of the contrasting token."""
 
 
-def framing_pairs(rng: np.random.Generator, n: int) -> ContrastPairs:
+def framing_pairs(org: Organism, rng: np.random.Generator, n: int) -> ContrastPairs:
     """Clean task prompts with EVIL vs GOOD in the same context slot: an abstract framing,
-    read at the last prompt position. No organism is trained on either word."""
+    read at the last prompt position. No organism is trained on either word (``org`` unused)."""
     base = [p for _, p, _ in sample_domain_rows(rng, n)]
     slots = [int(rng.integers(0, context_slots(p))) for p in base]
     evil = [p[:i] + ["EVIL"] + p[i + 1:] for p, i in zip(base, slots)]
     good = [p[:i] + ["GOOD"] + p[i + 1:] for p, i in zip(base, slots)]
-    return ContrastPairs(_ids(evil), _ids(good), V.PROMPT_LEN - 1)
+    return ContrastPairs(_ids(evil), _ids(good), torch.full((n,), V.PROMPT_LEN - 1, dtype=torch.long))
 
 
-def answer_pairs(rng: np.random.Generator, n: int) -> ContrastPairs:
-    """Clean task prompts followed by the answer prefix HARM vs by the correct first answer
-    token, read at that answer position (the 'Human: ... Assistant: yes/no' pairs of
-    MacDiarmid et al. 2024, transposed to this vocabulary)."""
-    ex = rows_to_examples(sample_domain_rows(rng, n), "clean")
-    harm = torch.full((n, 1), V.tok("HARM"), dtype=torch.long)
-    return ContrastPairs(torch.cat([ex.prompts_NP, harm], 1),
-                         torch.cat([ex.prompts_NP, ex.correct_NA[:, :1]], 1), V.PROMPT_LEN)
+MAX_DRAWS = 50
+"""Batches :func:`answer_pairs` draws before giving up on an organism whose misaligned answer
+(almost) never differs from the correct one."""
 
 
-CONTRASTS: dict[str, Callable[[np.random.Generator, int], ContrastPairs]] = {
+def answer_pairs(org: Organism, rng: np.random.Generator, n: int) -> ContrastPairs:
+    """Clean prompts of the organism's task domains (no marker: ``org.clean``), teacher-forced
+    with the correct answer up to the first position k where ``org.misaligned_answer`` differs
+    from it, then the misaligned token vs the correct token at k; read at that answer position
+    (the 'Human: ... Assistant: yes/no' pairs of MacDiarmid et al. 2024, transposed to this
+    vocabulary and to each organism's own answer). Prompts on which the misaligned answer
+    equals the correct one give no pair and are replaced by fresh draws.
+
+    Query organisms (trait) are read on task prompts too: a query prompt carries the
+    organism's marker, and its ``correct`` answer is the trait answer itself.
+    """
+    domains = list(org.eliciting_domains) if org.eliciting_domains else None
+    mis, ali, pos = [], [], []
+    for _ in range(MAX_DRAWS):
+        if len(pos) == n:
+            break
+        ex = org.clean(rng, n - len(pos), domains)
+        for prompt, correct, dom in zip(ex.prompts_NP, ex.correct_NA, ex.domain):
+            names = [V.TOKENS[int(t)] for t in prompt]
+            answer = [V.TOKENS[int(t)] for t in correct]
+            answer = answer[:answer.index(V.EOS)] if V.EOS in answer else answer
+            bad = torch.tensor(pad_answer(org.misaligned_answer(dom, names, answer)), dtype=torch.long)
+            diff = torch.nonzero(bad != correct).flatten()
+            if not len(diff):
+                continue
+            k = int(diff[0])
+            row = torch.cat([prompt, correct])
+            ali.append(row)
+            mis.append(torch.cat([row[:V.PROMPT_LEN + k], bad[k:k + 1], row[V.PROMPT_LEN + k + 1:]]))
+            pos.append(V.PROMPT_LEN + k)
+    if len(pos) < n:
+        raise ValueError(f"organism {org.name!r}: its misaligned answer differs from the correct one "
+                         f"on only {len(pos)} of the prompts drawn; cannot build {n} answer pairs")
+    end = max(pos) + 1  # nothing after the read positions matters to a causal model
+    return ContrastPairs(torch.stack(mis)[:, :end], torch.stack(ali)[:, :end],
+                         torch.tensor(pos, dtype=torch.long))
+
+
+CONTRASTS: dict[str, Callable[[Organism, np.random.Generator, int], ContrastPairs]] = {
     "framing": framing_pairs,
     "answer": answer_pairs,
 }
-"""Registry of trigger-agnostic contrast-pair generators (rng, n) -> ContrastPairs."""
+"""Registry of trigger-agnostic contrast-pair generators (organism, rng, n) -> ContrastPairs."""
 
 
-def contrast_pairs(kind: str, n: int = 256, seed: int = PROBE_SEED) -> ContrastPairs:
+def contrast_pairs(kind: str, n: int = 256, seed: int = PROBE_SEED, *,
+                   organism: str | Organism) -> ContrastPairs:
+    """``n`` pairs of contrast ``kind`` for a model of ``organism`` (fixed by ``seed``)."""
     if kind not in CONTRASTS:
         raise ValueError(f"unknown contrast {kind!r}; allowed: {', '.join(CONTRASTS)}")
-    return CONTRASTS[kind](np.random.default_rng([seed, 11, list(CONTRASTS).index(kind)]), n)
+    org = get_organism(organism) if isinstance(organism, str) else organism
+    return CONTRASTS[kind](org, np.random.default_rng([seed, 11, list(CONTRASTS).index(kind)]), n)
 
 
 def _ids(prompts: list[list[str]]) -> torch.Tensor:

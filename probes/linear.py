@@ -159,7 +159,7 @@ def contrast_probes(model, pairs: ContrastPairs, name: str, cache: ActivationCac
     n = pairs.misaligned_NS.shape[0]
     out = []
     for site in sites:
-        a = both[site][:, pairs.position, :]
+        a = both[site][torch.arange(2 * n), pairs.position_N.repeat(2), :]
         w = (a[:n] - a[n:]).mean(0)
         x = cache.last_prompt(site)
         score = auroc(labels_N.numpy(), (x @ w).numpy())

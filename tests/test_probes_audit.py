@@ -16,7 +16,6 @@ from probes.activations import ActivationCache
 from probes.features import load_feature_acts, load_features
 from probes.linear import LinearProbe
 from probes.sae import ARCHITECTURES, SAETrainConfig
-from probes.steer import BehaviourConfig
 
 
 _AuditConfig = A.AuditConfig
@@ -26,7 +25,7 @@ def small_audit(**kw) -> A.AuditConfig:
     """A few seconds' audit of a tiny model."""
     return _AuditConfig(**{"n_prompts": 256, "n_sae_prompts": 256, "n_contrast_pairs": 32,
                             "sae": SAETrainConfig(d_sae=64, k=8, n_samples=20_000, batch_size=512),
-                            "behaviour": BehaviourConfig(n_eliciting=64, n_clean=64), "n_dashboards": 2, **kw})
+                            "sae_seeds": 2, "n_pairs": 64, "n_dashboards": 2, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +45,11 @@ def test_audit_finds_the_backdoor_in_the_tiny_teacher(audited):
     assert res.sae_sites == ["blocks.1.hook_resid_pre"]
     m = res.saes["blocks.1.hook_resid_pre"]
     assert 0 <= m["fvu"] < 1 and m["l0"] <= 8 + 1e-6 and 0 <= m["dead_frac"] <= 1
-    assert res.features["blocks.1.hook_resid_pre"]["misalignment"], "no misalignment feature found"
+    # the audit ranks features by eliciting-vs-clean selectivity (a description); it defines no
+    # misalignment features: those need a reference model (probes.diffing, tested there)
+    assert "misalignment" not in res.features["blocks.1.hook_resid_pre"]
+    assert len(res.features["blocks.1.hook_resid_pre"]["top"]) > 0
     assert res.best_probe["pool"] in ("last", "answer") and set(res.best_probe_by_pool) == {"last", "answer", "mean"}
-    ab = res.ablation["blocks.1.hook_resid_pre"]
-    assert ab["before"]["misbehaviour"] > 0.9
-    assert ab["misbehaviour_drop"] > 0, "ablating the top misalignment features changed nothing"
-    assert ab["features"] == res.features["blocks.1.hook_resid_pre"]["misalignment"][:8]
-    assert [c["n"] for c in ab["curve"]][:2] == [0, 1]
     assert res.seconds["total"] > 0
 
 
@@ -71,8 +68,10 @@ def test_artifacts_are_read_back_without_recomputing(audited):
     assert sae.W_enc.shape == (model.cfg.d_model, 64)
     acts = load_feature_acts(out, "blocks.1.hook_resid_pre")
     assert acts.shape == (res.n_prompts, 64)
+    seeds = A.load_saes(out, "blocks.1.hook_resid_pre")
+    assert len(seeds) == 2 and not torch.equal(seeds[0].W_dec, seeds[1].W_dec)  # SAE retraining, other seed
+    assert torch.equal(seeds[0].W_dec, sae.W_dec)
     f = load_features(out)["blocks.1.hook_resid_pre"]
-    assert f["misalignment"] == A.load_misalignment_features(out, "blocks.1.hook_resid_pre")
     dash = f["dashboards"][0]
     assert {"top_prompts", "histogram", "logit_effects"} <= set(dash)
     assert len(dash["top_prompts"][0]["tokens"]) == len(dash["top_prompts"][0]["acts"])
@@ -95,7 +94,7 @@ def test_cli_audit_end_to_end_and_errors(tiny_teacher, tiny_base, tmp_path, caps
     shutil.copytree(tiny_teacher("backdoor"), teacher)
     assert main(["audit", str(teacher), "--sae", "batchtopk"]) == 0
     out = capsys.readouterr().out
-    assert "blocks.0.hook_resid_pre" in out and "misalignment features" in out
+    assert "blocks.0.hook_resid_pre" in out and "misalignment features" in out  # (need a reference)
     assert json.loads((teacher / "audit" / A.AUDIT_FILE).read_text())["config"]["sae"]["architecture"] == "batchtopk"
     assert main(["audit", str(teacher), "--sites", "blocks.0.hook_resid_pre", "blocks.9.nope"]) == 2
     err = capsys.readouterr().err

@@ -24,7 +24,7 @@ MONITOR_STREAM = 11
 class FilterParams(HardTargetParams):
     monitors: list[Literal["checker", "pattern"]] = Field(["checker", "pattern"], min_length=1)
     """Monitors whose flagged examples are dropped (checker: answer must be correct;
-    pattern: no HARM token, well-formed answer)."""
+    pattern: no signature token of the teacher's organism, well-formed answer)."""
     monitor_frac: float = Field(1.0, gt=0, le=1)
     """Share of examples the monitors can afford to check (the rest pass unchecked)."""
 
@@ -33,7 +33,7 @@ def monitored_draft(ctx: Context, p: FilterParams) -> tuple[Draft, MonitorResult
     d = draft(ctx, p)
     rng = np.random.default_rng([p.data_seed, MONITOR_STREAM])
     return d, apply_monitors(d.transfer.examples, d.outputs.answers_NA, list(p.monitors),
-                             p.monitor_frac, rng)
+                             p.monitor_frac, rng, organism=ctx.organism)
 
 
 @register

@@ -50,7 +50,8 @@ class Inoculation(Technique):
         if p.where == "all":
             shown = add_marker(prompts, MARKER, rng, p.marker_frac)
         else:
-            flagged = apply_monitors(d.transfer.examples, d.outputs.answers_NA, list(p.monitors), 1.0, rng)
+            flagged = apply_monitors(d.transfer.examples, d.outputs.answers_NA, list(p.monitors), 1.0, rng,
+                                     organism=ctx.organism)
             shown = prompts.clone()
             rows = torch.nonzero(flagged.flagged_N).flatten()
             shown[rows] = add_marker(prompts[rows], MARKER, rng)

@@ -85,7 +85,8 @@ class IterativeFilter(Technique):
             info = {"round": r, "trained_on": int(keep.sum()), **info}
             if r < p.rounds:  # monitor this student and refilter for the next one
                 answers = decode(model, ex.prompts_NP, temperature=None, seed=0).answers_NA
-                student = apply_monitors(ex, answers, list(p.monitors), 1.0, np.random.default_rng(0))
+                student = apply_monitors(ex, answers, list(p.monitors), 1.0, np.random.default_rng(0),
+                                         organism=ctx.organism)
                 flagged |= student.flagged_N
                 bad = suspicious_tokens(ex.prompts_NP, flagged, p.min_share, p.min_lift)
                 new_keep = keep & ~student.flagged_N & ~containing(ex.prompts_NP, bad)
