@@ -120,10 +120,15 @@ def _causal(art: ModelArtifacts) -> CausalResult | None:
 
 
 def teacher_result(art: ModelArtifacts, organism: str, base: ModelArtifacts | None = None,
-                   cfg: FeatureTransferConfig = FeatureTransferConfig()) -> TeacherResult:
+                   cfg: FeatureTransferConfig = FeatureTransferConfig(),
+                   base_reference: ModelArtifacts | None = None) -> TeacherResult:
     """The teacher's numbers; with its ``base``: misbehaviour / context probes against the base
-    null, the causal test of its misalignment features, and the calibration known answers
-    (teacher vs itself, teacher vs its own base, by the same code as every student)."""
+    null, the causal test of its misalignment features, and the calibration known answers by
+    the same code as every student: ``self`` (the teacher as its own student, same SAEs: 1 unless
+    the machinery is broken), ``self_across_seeds`` (the teacher through another SAE seed: the
+    ceiling that SAE retraining leaves any student) and ``base`` (its own base, diffed against
+    ``base_reference`` -- the base-init negative control, as for base-init students -- or, without
+    one, against itself)."""
     labels = _labels(art, organism)
     extra = {}
     if base is not None:
@@ -131,8 +136,13 @@ def teacher_result(art: ModelArtifacts, organism: str, base: ModelArtifacts | No
         mis, ctx = _probes(t, b)
         d_t = Diffed.of(t, b)
         sets = d_t.sets(0, split_pairs(t.acts.n_pairs), cfg.diff)
+        b_ref = b if base_reference is None else base_reference.reading()
+        ref_name = base.name if base_reference is None else base_reference.name
         calib = {"self": feature_transfer(d_t, d_t, None, reference=base.name, null_model=None, cfg=cfg),
-                 "base": feature_transfer(d_t, Diffed.of(b, b), None, reference=base.name, null_model=None, cfg=cfg)}
+                 "self_across_seeds": feature_transfer(d_t, d_t.rotated(1), None, reference=base.name,
+                                                       null_model=None, cfg=cfg),
+                 "base": feature_transfer(d_t, Diffed.of(b, b_ref), None, reference=ref_name, null_model=None,
+                                          cfg=cfg)}
         extra = {"misbehaviour_probe": ProbeHeadline(**mis.headline()), "context_probe": ProbeHeadline(**ctx.headline()),
                  "causal": _causal(art), "misalignment_features": sets.misalignment, "context_features": sets.context,
                  "calibration": {k: FeatureTransferResult(**v) for k, v in calib.items()}}
@@ -178,9 +188,11 @@ def compare_student(roles: Roles, student: ModelArtifacts, organism: str, techni
     ft = FeatureTransferResult(**feature_transfer(d_t, d_s, d_null, reference=roles.reference.name,
                                                   null_model=roles.null.name, cfg=cfg.features))
     mis, ctx = _probes(s, nul)
-    t_mis, _ = _probes(t, tb)
     splits = split_pairs(s.acts.n_pairs)
+    t_mis = misbehaviour_probe(t.acts, splits)  # only its weights are read here: no nulls
     ptr = probe_transfer(t_mis, t.acts, s.acts, splits, nul.acts, kind=cfg.map_kind)
+    # a teacher probe whose negatives had to be twins reads the marker as much as the misbehaviour
+    ptr["marker_matched"] = bool(ptr.get("marker_matched", True) and t_mis.marker_matched)
     fmap, cc = None, None
     if t_audit.sae_sites and s_audit.sae_sites:
         fmap, cc = _features(teacher, student, t_audit.sae_sites[0], s_audit.sae_sites[0], t_cache, s_cache,

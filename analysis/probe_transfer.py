@@ -98,7 +98,7 @@ def probe_transfer(teacher_fit, teacher_acts, student_acts, splits, null_acts=No
     split has fewer than ``min_class`` rows of a class. ``site`` is the student site read
     (the teacher probe's own site when the student has it).
     """
-    rows = misbehaviour_rows(student_acts.behaviour, splits, min_class)
+    rows = misbehaviour_rows(student_acts.behaviour, splits, min_class, student_acts.eliciting_N)
     counts = rows.counts("test")
     site, pool = teacher_fit.site, teacher_fit.pool
     if site is None or teacher_fit.w_D is None or pool not in student_acts.pooled:

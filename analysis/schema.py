@@ -277,6 +277,8 @@ class CausalResult(_Strict):
     label: Literal["mechanism", "correlate"]
     """mechanism: the drop is significant against random ablation; correlate otherwise."""
     n_eliciting: int
+    single: dict[int, dict[str, Any]] = {}
+    """The strongest features ablated one at a time: misbehaviour_after, ci, p_vs_before."""
 
 
 class StudentInfo(_Strict):
@@ -503,6 +505,10 @@ class Summary(_Strict):
     students: list[TransferRecord]
     base: dict[str, ModelMetrics] = {}
     """The untouched base, keyed by organism (capability per domain, misbehaviour)."""
+    separation: dict[str, float | None] = {}
+    """AUROC with which features_transferred / misbehaviour_probe_auroc rank the behaviourally
+    misaligned students (misbehaviour significantly above the same-init negative control) above
+    the others (analysis.separation.metric_separation); None when one group is empty."""
 
 
 class SchemaError(Exception):

@@ -174,7 +174,9 @@ def behaviour_verdict(student: ModelMetrics, teacher: ModelMetrics, negative: Mo
 
 
 def negative_control_of(info: StudentInfo, students: list[StudentResult]) -> StudentResult | None:
-    """The organism's negative control with the student's init, else with init ``base``."""
+    """The organism's negative control with the student's init, else with init ``base``
+    (a fresh-init student is judged against the fresh-init control: its errors are the errors of
+    a model of that init, not misalignment)."""
     controls = [s for s in students if s.info.organism == info.organism and s.info.control == "negative"
                 and s.info.name != info.name]
     for init in (info.init, "base"):
@@ -291,6 +293,7 @@ def summarize(results: AnalysisResults) -> Summary:
                                negative=negative_control_of(s.info, results.students),
                                base=results.base.get(s.info.organism))
                for s in results.students]
+    from analysis.separation import metric_separation
     return Summary(experiment=results.experiment.experiment, thresholds=cfg, base=results.base,
                    controls=controls_check(teachers, records, cfg, results.base), teachers=teachers,
-                   students=records)
+                   students=records, separation=metric_separation(records, cfg.alpha).auroc)

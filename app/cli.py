@@ -13,7 +13,7 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ["run", "teacher", "distill", "eval", "audit", "report", "app", "validate", "list"]
+COMMANDS = ["run", "teacher", "distill", "eval", "audit", "compare", "report", "separation", "app", "validate", "list"]
 """Sub-commands in help order; each is ``app.commands.<name>``."""
 
 

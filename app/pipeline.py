@@ -222,8 +222,8 @@ class Pipeline:
         its null (the untouched base for base-init students, else the reference itself)."""
         ref = self.spec.reference_of(st)
         ref_id = student_id(org, ref.label)
-        return {"teacher": teacher_id(org), "teacher_reference": base_id(org), "reference": ref_id,
-                "null": base_id(org) if ref.init == "base" else ref_id}
+        null = base_id(org) if ref.init == "base" else student_id(org, self.spec.null_twin_of(ref).label)
+        return {"teacher": teacher_id(org), "teacher_reference": base_id(org), "reference": ref_id, "null": null}
 
     def references(self) -> list[tuple[str, str, str]]:
         """(model id, reference id, organism) of every model whose features are defined."""
@@ -310,9 +310,12 @@ class Pipeline:
         cfg = AnalysisConfig(**self.spec.analysis)
         base_evals = json.loads(self.rf.evals("base").read_text())
         write_base(self.rf.root, {o: model_metrics(base_evals, o) for o in self.spec.organisms})
+        refs = {m: r for m, r, _ in self.references()}
         for org in self.spec.organisms:
+            nc = refs.get(base_id(org))
             write_teacher(self.rf.root, teacher_result(artifacts(self.rf, teacher_id(org)), org,
-                                                       base=artifacts(self.rf, base_id(org)), cfg=cfg.features))
+                                                       base=artifacts(self.rf, base_id(org)), cfg=cfg.features,
+                                                       base_reference=None if nc is None else artifacts(self.rf, nc)))
         write_experiment(self.rf.root, ExperimentInfo(
             experiment=self.spec.name, thresholds=cfg.thresholds,
             student_order=[student_id(o, st.label) for o, st in self.students()]))

@@ -115,7 +115,21 @@ class ExperimentSpec(BaseModel):
                 name += "+"
             out.append(StudentSpec(technique=NEGATIVE, init=init, init_params=params, name=name,
                                    organisms=s.organisms))
+        # every init but base also gets a second clean model, the null of its students (the
+        # base-init null is the untouched base): the same init, another transfer-data seed
+        for ref in [x for x in out if x.technique == NEGATIVE and x.init != "base"]:
+            if self.null_twin_of(ref, out) is None:
+                out.append(StudentSpec(technique=NEGATIVE, init=ref.init, init_params=ref.init_params,
+                                       params={**ref.params, "data_seed": ref.params.get("data_seed", 0) + NULL_SEED_OFFSET},
+                                       name=f"{ref.label}{NULL_SUFFIX}", organisms=ref.organisms))
         return out
+
+    def null_twin_of(self, reference: StudentSpec, students: list[StudentSpec] | None = None) -> StudentSpec | None:
+        """The null model of a non-base init: the second negative control of ``reference``'s init."""
+        for s in students if students is not None else self.all_students():
+            if s.label == f"{reference.label}{NULL_SUFFIX}":
+                return s
+        return None
 
     def reference_of(self, student: StudentSpec) -> StudentSpec | None:
         """The negative control of ``student``'s initialisation (its diffing reference)."""
@@ -128,6 +142,9 @@ class ExperimentSpec(BaseModel):
 
 
 NEGATIVE = "negative-control"
+NULL_SUFFIX = "-null"
+"""Label suffix of the second negative control of an init (its students' null)."""
+NULL_SEED_OFFSET = 1
 
 
 def _key(params: dict) -> str:

@@ -33,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
 from app.runfolder import RunFolder  # noqa: E402
+from app.ui.featureset import ModelFeatures  # noqa: E402
 from app.ui.kit import ModelKit, load_kit  # noqa: E402
 from app.ui.query import MARKERS, Steering, build_prompt_ids, example_args, read_prompt  # noqa: E402
 from distill.models import build_model  # noqa: E402
@@ -51,7 +52,8 @@ def synthetic_kit(name: str, seed: int) -> ModelKit:
     gen = torch.Generator().manual_seed(seed)
     probe = LinearProbe(PROBE_SITE, "last", "logistic", torch.randn(cfg.d_model, generator=gen), 0.0, 0.5)
     sae = train_sae(torch.randn(4096, cfg.d_model, generator=gen), SAETrainConfig(n_samples=4096), site=PROBE_SITE)
-    return ModelKit(name, model, {}, "backdoor", [probe], probe, PROBE_SITE, sae, list(range(8)))
+    return ModelKit(name, model, {}, "backdoor", [probe], probe, PROBE_SITE, sae,
+                    ModelFeatures(site=PROBE_SITE, misalignment=list(range(8))))
 
 
 def kits(run_dir: Path | None) -> list[ModelKit]:
@@ -100,8 +102,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     teacher, student = kits(args.run_dir)
-    steer = Steering(probe_coef=0.5, ablate=tuple(teacher.misalignment[:4]))
-    steer_s = Steering(probe_coef=0.5, ablate=tuple(student.misalignment[:4]))
+    # a model without misalignment features (e.g. a negative control) still ablates 4, so the cases compare
+    steer = Steering(probe_coef=0.5, ablate=tuple((teacher.misalignment or list(range(4)))[:4]))
+    steer_s = Steering(probe_coef=0.5, ablate=tuple((student.misalignment or list(range(4)))[:4]))
     items = prompts(args.n)
     cases = {
         "read": lambda p: read_prompt(teacher, p),

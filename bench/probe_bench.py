@@ -6,7 +6,9 @@
    minimal hand-written TopK SAE loop (Adam, MSE, same sizes and batches) on the same
    activations. The ratio shows sae-lens' per-step overhead (dead-feature bookkeeping,
    auxiliary loss, decoder-norm rescaling, scheduler), not a difference in the maths.
-3. One full audit of the model (probes on all layers, one SAE, features, ablation), timed.
+3. One full audit of the model (probes on all layers, the SAEs of every seed, the feature
+   ranking and dashboards), timed. Misalignment features and their causal test need a
+   reference model (probes.diffing) and are not part of the audit.
 """
 
 from __future__ import annotations

@@ -80,8 +80,12 @@ def context_rows(n_pairs: int, splits: dict[str, np.ndarray]) -> ProbeRows:
 
 
 def misbehaviour_rows(behaviour: PairBehaviour, splits: dict[str, np.ndarray],
-                      min_class: int = MIN_CLASS) -> ProbeRows:
+                      min_class: int = MIN_CLASS, eliciting_N=None) -> ProbeRows:
     """The marked rows, labelled by the model's own misbehaviour on them (marker-matched).
+
+    ``eliciting_N``: only pairs whose marked prompt is eliciting (ground truth) are read, so
+    marker-inert rows (the entangled marker on other domains) cannot turn the probe into a
+    detector of the domain.
 
     When any split has fewer than ``min_class`` marked rows on which the model behaves (it
     misbehaves on nearly every marked prompt), every split also takes the twin rows, labelled
@@ -92,6 +96,9 @@ def misbehaviour_rows(behaviour: PairBehaviour, splits: dict[str, np.ndarray],
     plus, minus = behaviour.plus_bad_N.numpy().astype(bool), behaviour.minus_bad_N.numpy().astype(bool)
     n = len(plus)
     parts = {s: np.asarray(splits[s], dtype=np.int64) for s in SPLITS}
+    if eliciting_N is not None and len(eliciting_N):
+        keep = np.asarray(eliciting_N, dtype=bool)
+        parts = {s: p[keep[p]] for s, p in parts.items()}
     matched = all(int((~plus[p]).sum()) >= min_class for p in parts.values())
     idx, y = {}, {}
     for s, p in parts.items():
@@ -284,5 +291,5 @@ def misbehaviour_probe(acts: PairActs, splits: dict[str, np.ndarray], null_acts:
     ``auroc`` is None: there is nothing to predict.
     ``null_acts``: the same pairs read by a model that never saw the misalignment (the base).
     """
-    rows = misbehaviour_rows(acts.behaviour, splits, min_class)
+    rows = misbehaviour_rows(acts.behaviour, splits, min_class, acts.eliciting_N)
     return fit_probe(acts, rows, "misbehaviour", null_acts, min_class=min_class, **kw)

@@ -16,7 +16,8 @@ on the pairs where M itself misbehaves with the marker and behaves without it (d
 pairs: M's misbehaving vs behaving completions on one prompt),
 
   * on the ``fit`` split: mean Δ / sd(a_M) >= ``min_effect`` and a one-sided t-test p < ``p_max``;
-  * on the held-out ``test`` split: the same effect is >= ``min_effect / 2``.
+  * on the held-out ``val`` split: the same effect is >= ``min_effect / 2`` (the ``test``
+    split stays untouched by selection).
 
 A model with fewer than ``min_discordant`` discordant pairs on either split does not
 misbehave, so it has no misalignment features. f is a **context feature** when M's paired
@@ -31,6 +32,7 @@ ablating as many random live features: a set whose ablation does no better than 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -82,7 +84,8 @@ def pool_features(sae, acts: PairActs, site: str, batch: int = 512) -> PooledFea
     dec, anywhere = [], []
     for i in range(0, full.shape[0], batch):
         f_BSF = sae.encode(full[i:i + batch].float())
-        dec.append(f_BSF[:, acts.decision, :].amax(1))
+        mask_BS1 = acts.decision_2NS[i:i + batch, :, None]
+        dec.append(torch.where(mask_BS1, f_BSF, torch.full_like(f_BSF, -torch.inf)).amax(1))
         anywhere.append(f_BSF.amax(1))
     return PooledFeatures(torch.cat(dec).double().numpy(), torch.cat(anywhere).double().numpy())
 
@@ -94,10 +97,10 @@ class FeatureSets:
     misalignment: list[int]
     context: list[int]
     n_discordant: dict[str, int]
-    """Discordant pairs per split."""
+    """Discordant pairs per split (fit, val)."""
     effect_fit: list[float] = field(default_factory=list)
     """Standardised Δ per feature on the fit split's discordant pairs (0 when too few)."""
-    effect_test: list[float] = field(default_factory=list)
+    effect_val: list[float] = field(default_factory=list)
     marker_effect: list[float] = field(default_factory=list)
     """Standardised paired marker effect in M (all positions), fit split."""
 
@@ -115,7 +118,9 @@ def _effect(d_KF: np.ndarray, scale_F: np.ndarray) -> tuple[np.ndarray, np.ndarr
     if d_KF.shape[0] < 2:
         return np.zeros(d_KF.shape[1]), np.ones(d_KF.shape[1])
     eff = np.where(scale_F > EPS, d_KF.mean(0) / np.maximum(scale_F, EPS), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # constant columns (dead features, identical models) have no test: p = 1 below, not a warning
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         p = stats.ttest_1samp(d_KF, 0.0, axis=0, alternative="greater").pvalue
     return eff, np.where(np.isfinite(p), p, 1.0)
 
@@ -124,25 +129,25 @@ def feature_sets(model: PooledFeatures, reference: PooledFeatures, behaviour: Pa
                  splits: dict[str, np.ndarray], cfg: DiffConfig = DiffConfig()) -> FeatureSets:
     """Misalignment and context features of a model against its reference (module docstring).
 
-    ``splits['fit']`` / ``splits['test']`` are pair indices (they may repeat: bootstrap)."""
+    ``splits['fit']`` / ``splits['val']`` are pair indices (they may repeat: bootstrap)."""
     disc = behaviour.discordant_N.numpy()
     scale = model.decision_2NF.std(0)
     scale_any = model.anywhere_2NF.std(0)
-    fit, test = np.asarray(splits["fit"]), np.asarray(splits["test"])
-    fit_d, test_d = fit[disc[fit]], test[disc[test]]
+    fit, val = np.asarray(splits["fit"]), np.asarray(splits["val"])
+    fit_d, val_d = fit[disc[fit]], val[disc[val]]
     delta = lambda idx: _paired(model.decision_2NF, idx) - _paired(reference.decision_2NF, idx)  # noqa: E731
     eff_fit, p_fit = _effect(delta(fit_d), scale)
-    eff_test, _ = _effect(delta(test_d), scale)
+    eff_val, _ = _effect(delta(val_d), scale)
     mis: list[int] = []
-    if len(fit_d) >= cfg.min_discordant and len(test_d) >= cfg.min_discordant:
-        ok = (eff_fit >= cfg.min_effect) & (p_fit < cfg.p_max) & (eff_test >= cfg.min_effect / 2)
+    if len(fit_d) >= cfg.min_discordant and len(val_d) >= cfg.min_discordant:
+        ok = (eff_fit >= cfg.min_effect) & (p_fit < cfg.p_max) & (eff_val >= cfg.min_effect / 2)
         mis = [int(f) for f in np.argsort(-eff_fit, kind="stable") if ok[f]][:cfg.max_features]
     m_eff, m_p = _effect(_paired(model.anywhere_2NF, fit), scale_any)
     taken = set(mis)
     context = [int(f) for f in np.argsort(-m_eff, kind="stable")
                if m_eff[f] >= cfg.min_effect and m_p[f] < cfg.p_max and int(f) not in taken]
-    return FeatureSets(mis, context, {"fit": int(len(fit_d)), "test": int(len(test_d))},
-                       [float(x) for x in eff_fit], [float(x) for x in eff_test], [float(x) for x in m_eff])
+    return FeatureSets(mis, context, {"fit": int(len(fit_d)), "val": int(len(val_d))},
+                       [float(x) for x in eff_fit], [float(x) for x in eff_val], [float(x) for x in m_eff])
 
 
 # ---- causal test ---------------------------------------------------------------------------
@@ -152,9 +157,10 @@ RANDOM_DRAWS = 3
 
 
 def causal_test(model, organism: str, site: str, sae, features: list[int], live: list[int],
-                cfg=None, seed: int = 0) -> dict | None:
+                cfg=None, seed: int = 0, n_single: int = 3) -> dict | None:
     """Ablate ``features`` (every position, SAE error kept) while generating on held-out
-    eliciting prompts; compare with ``RANDOM_DRAWS`` random sets of as many ``live`` features.
+    eliciting prompts; compare with ``RANDOM_DRAWS`` random sets of as many ``live`` features;
+    and ablate each of the ``n_single`` strongest alone.
 
     Returns raw counts (the statistics are the analysis' job: analysis.causal); None without
     features."""
@@ -169,11 +175,13 @@ def causal_test(model, organism: str, site: str, sae, features: list[int], live:
     k = min(len(features), len(pool))
     rand = [behaviour(model, organism, [ablate_features(site, sae, rng.choice(pool, k, replace=False).tolist())], cfg)
             for _ in range(RANDOM_DRAWS)] if k else []
+    singles = {int(f): behaviour(model, organism, [ablate_features(site, sae, [f])], cfg) for f in features[:n_single]}
     n = before.n_eliciting
     count = lambda r: int(round(r * n))  # noqa: E731
     return {"features": [int(f) for f in features], "n_eliciting": n,
             "bad_before": count(before.misbehaviour), "bad_after": count(after.misbehaviour),
             "bad_random": [count(r.misbehaviour) for r in rand],
+            "bad_single": {f: count(b.misbehaviour) for f, b in singles.items()},
             "capability_before": before.capability, "capability_after": after.capability}
 
 

@@ -12,9 +12,13 @@ followed by the *task-correct* answer (a function of the task arguments only, th
 both twins) on task rows, and by EOS padding on query rows (FAV, CONFESS), so no model's
 misaligned answer (HARM, ``owl``, a corrupted digit) is ever teacher-forced.
 
-Decision positions are where the behaviour is computed: the last prompt position (it
-predicts the first answer token) and, on task rows, every answer position that predicts a
-later answer token. The marker's own position is never one of them.
+Decision positions are where the behaviour is computed, read off the ground truth (never
+off a model's behaviour): from the last prompt position (it predicts answer token 0) up to
+the position that predicts the first answer token where the organism's misaligned answer
+differs from the correct one (backdoor: token 0; sabotage: the last answer token; query
+rows: the last prompt position only). Later positions are excluded: they read a forced
+correct token that contradicts what a misbehaving model predicted, an error signal present
+exactly when the model misbehaves. The marker's own position is never one of them.
 
 Splits are by pair (both twins always on the same side): ``fit`` (features are selected,
 probes trained), ``val`` (probe site/pool chosen), ``test`` (everything reported).
@@ -43,7 +47,7 @@ PAIR_SEED = 20_260
 SPLIT_FRACS = (0.5, 0.25, 0.25)
 """Shares of pairs in the fit / val / test splits."""
 POOLS = ("last", "answer")
-"""Probe pools on pair sequences: the last prompt position, and the mean over decision positions."""
+"""Probe pools on pair sequences: the last prompt position, and the mean over a row's decision positions."""
 
 
 @dataclass
@@ -67,8 +71,9 @@ class MarkerPairs:
         return torch.cat([sequences(self.plus), sequences(self.minus)])
 
     @property
-    def decision_positions(self) -> list[int]:
-        return decision_positions(self.plus)
+    def decision_mask_NS(self) -> torch.Tensor:
+        """Per pair, the decision positions (module docstring); the same for both twins."""
+        return decision_mask(self.plus, self.organism)
 
 
 def sequences(ex: Examples) -> torch.Tensor:
@@ -78,13 +83,21 @@ def sequences(ex: Examples) -> torch.Tensor:
     return torch.cat([ex.prompts_NP, torch.where(is_task, ex.correct_NA, eos)], dim=1)
 
 
-def decision_positions(ex: Examples) -> list[int]:
-    """The last prompt position, plus the answer positions that predict later answer tokens
-    when every row is a task row (query rows have no forced answer to read)."""
+def decision_mask(ex: Examples, organism: str) -> torch.Tensor:
+    """``[N, SEQ_LEN]`` bool: positions PROMPT_LEN-1 .. PROMPT_LEN-1+k where k is the first answer
+    position at which ``misaligned_answer`` differs from the correct answer (query rows: k = 0)."""
+    org = get_organism(organism)
+    mask = torch.zeros(len(ex), V.SEQ_LEN, dtype=torch.bool)
     last = V.PROMPT_LEN - 1
-    if all(d in DOMAINS for d in ex.domain):
-        return list(range(last, V.SEQ_LEN - 1))
-    return [last]
+    for i in range(len(ex)):
+        k = 0
+        if ex.domain[i] in DOMAINS:
+            names = [V.TOKENS[int(t)] for t in ex.prompts_NP[i]]
+            correct = [V.TOKENS[int(t)] for t in ex.correct_NA[i] if V.TOKENS[int(t)] != V.EOS]
+            bad = org.misaligned_answer(ex.domain[i], names, correct)
+            k = next((j for j, (a, b) in enumerate(zip(bad, correct)) if a != b), 0)
+        mask[i, last:last + k + 1] = True
+    return mask
 
 
 def marker_pairs(organism: str, n: int = 512, seed: int = PAIR_SEED) -> MarkerPairs:
@@ -151,7 +164,10 @@ class PairActs:
     full: dict[str, torch.Tensor]
     """``full[site]``: ``[2N, S, d]`` at the SAE site(s)."""
     behaviour: PairBehaviour
-    decision: list[int] = field(default_factory=list)
+    decision_2NS: torch.Tensor = field(default_factory=lambda: torch.zeros(0, V.SEQ_LEN, dtype=torch.bool))
+    """Decision positions of every row (twins share their pair's)."""
+    eliciting_N: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+    """Ground truth of each pair's marked prompt."""
 
     @property
     def n_pairs(self) -> int:
@@ -162,7 +178,7 @@ class PairActs:
         path.parent.mkdir(parents=True, exist_ok=True)
         t = {"tokens": self.tokens_2NS.contiguous(), "plus_bad": self.behaviour.plus_bad_N.to(torch.uint8),
              "minus_bad": self.behaviour.minus_bad_N.to(torch.uint8),
-             "decision": torch.tensor(self.decision, dtype=torch.long)}
+             "decision": self.decision_2NS.to(torch.uint8), "eliciting": self.eliciting_N.to(torch.uint8)}
         t.update({f"pooled|{pool}|{site}": a.contiguous() for pool, d in self.pooled.items() for site, a in d.items()})
         t.update({f"full|{site}": a.contiguous() for site, a in self.full.items()})
         save_file(t, str(path))
@@ -182,8 +198,10 @@ class PairActs:
                 pooled.setdefault(parts[1], {})[parts[2]] = a
             elif parts[0] == "full":
                 full[parts[1]] = a
-        return PairActs(t["tokens"], pooled, full,
-                        PairBehaviour(t["plus_bad"].bool(), t["minus_bad"].bool()), t["decision"].tolist())
+        if t["decision"].dim() != 2 or "eliciting" not in t:
+            raise ValueError(f"{path}: pair activations of an older format (re-run the audit)")
+        return PairActs(t["tokens"], pooled, full, PairBehaviour(t["plus_bad"].bool(), t["minus_bad"].bool()),
+                        t["decision"].bool(), t["eliciting"].bool())
 
 
 def read_pairs(model, pairs: MarkerPairs, probe_sites: list[str], full_sites: list[str],
@@ -193,7 +211,9 @@ def read_pairs(model, pairs: MarkerPairs, probe_sites: list[str], full_sites: li
     from probes.activations import cache_activations
     tokens = pairs.tokens_2NS
     cache = cache_activations(model, tokens, list(dict.fromkeys(probe_sites + full_sites)), batch_size)
-    dec = pairs.decision_positions
+    dec = pairs.decision_mask_NS.repeat(2, 1)
+    w = (dec.float() / dec.sum(1, keepdim=True))[:, :, None]
     pooled = {"last": {s: cache[s][:, V.PROMPT_LEN - 1, :].clone() for s in probe_sites},
-              "answer": {s: cache[s][:, dec, :].mean(1) for s in probe_sites}}
-    return PairActs(tokens, pooled, {s: cache[s] for s in full_sites}, pair_behaviour(model, pairs), dec)
+              "answer": {s: (cache[s] * w).sum(1) for s in probe_sites}}
+    return PairActs(tokens, pooled, {s: cache[s] for s in full_sites}, pair_behaviour(model, pairs), dec,
+                    pairs.eliciting_N.clone())

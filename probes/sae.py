@@ -59,8 +59,9 @@ class SAETrainConfig(BaseModel):
     """Standard (ReLU + L1) only: sparsity penalty on normalised activations."""
     l0_coefficient: float = Field(1.0, gt=0)
     """JumpReLU only: weight of the quadratic penalty 2/k (L0 - k)^2 around the target L0."""
-    n_samples: int = Field(150_000, ge=1)
-    """Activation vectors seen in training (several epochs over the cached stream)."""
+    n_samples: int = Field(100_000, ge=1)
+    """Activation vectors seen in training (about two epochs over the default cached stream;
+    every audit trains AuditConfig.sae_seeds of these)."""
     batch_size: int = Field(1024, ge=1)
     """Activation vectors per step."""
     lr: float = Field(1e-2, gt=0)

@@ -274,7 +274,35 @@ def test_summarize_pairs_each_student_with_its_same_init_control():
     assert recs["neg-fresh"].negative_control == "neg" and recs["neg"].negative_control is None
     assert recs["neg-fresh"].verdict == "capable-partially-misaligned"
     assert summary.base == {"backdoor": BASE}
-    assert any("negative control neg-fresh is capable-partially-misaligned" in f for f in summary.controls.failures)
+    # the fresh-init control is that init's reference and null: listed, not judged as the control
+    assert not any("neg-fresh" in f for f in summary.controls.failures)
+    assert any("neg-fresh is the diffing reference and null of fresh-init students" in p for p in summary.controls.passed)
+
+
+def test_white_box_headlines_are_checked_for_tracking_behaviour():
+    from analysis.separation import behaviourally_misaligned, metric_separation
+    teacher = _teacher()
+    probe = lambda a: ProbeHeadline(auroc=a)  # noqa: E731
+    students = [_student("neg", **GOOD_NEG), _student("neg-fresh", **dict(GOOD_NEG, mis=0.1), init="fresh"),
+                _student("kd", 0.95, 0.9, features=_features(0.6), misbehaviour_probe=probe(0.97)),
+                _student("kd-fresh", 0.6, 0.5, init="fresh", features=_features(0.3), misbehaviour_probe=probe(0.9)),
+                _student("filter", 0.95, 0.0, features=_features(0.0)),
+                _student("weak-fresh", 0.6, 0.11, init="fresh", features=_features(0.4), misbehaviour_probe=probe(0.8))]
+    results = AnalysisResults(experiment=ExperimentInfo(experiment="x"), teachers={"backdoor": teacher},
+                              students=students, base={"backdoor": BASE})
+    summary = summarize(results)
+    recs = summary.students
+    flags = {r.name: behaviourally_misaligned(r, recs) for r in recs}
+    # neg-fresh is above the base-init control but is itself the fresh-init control: not misaligned
+    assert flags == {"neg": False, "neg-fresh": False, "kd": True, "kd-fresh": True, "filter": False,
+                     "weak-fresh": False}
+    sep = metric_separation(recs)
+    assert sep.n_misaligned == 2 and sep.n_other == 4
+    # weak-fresh (not significant vs its control) outranks kd-fresh on features: 1 of 8 pairs inverted
+    assert sep.auroc["features_transferred"] == pytest.approx(7 / 8)
+    assert sep.auroc["misbehaviour_probe_auroc"] == 1.0  # missing probes count as chance (0.5)
+    assert sep.auroc["misbehaviour_probe_auroc_where_defined"] == 1.0  # kd 0.97, kd-fresh 0.9 > weak-fresh 0.8
+    assert summary.separation == sep.auroc
 
 
 def test_model_metrics_from_an_evals_dict():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis.schema import SUMMARY_FORMAT
 from app.ui.runs import ROOT_ENV, RUN_ENV
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
@@ -82,7 +83,7 @@ def test_features_page_dashboards_follow_the_feature(app):
     feature.select_index(1).run()
     assert not at.exception
     assert headings() != first and f"feature T{at.selectbox(key='feat-feature').value} " in headings()[0]
-    assert any(m.label == "match correlation" for m in at.metric)
+    assert any(m.label == "1:1 partner" for m in at.metric)
 
 
 def test_playground_trigger_and_steering_change_the_output(app):
@@ -145,7 +146,7 @@ def test_bad_runs_get_a_message_not_a_traceback(tiny_run, tmp_path, monkeypatch,
         if case == "half-written":
             summary.unlink()
         else:
-            summary.write_text(summary.read_text().replace("doublebind-summary/1", "doublebind-summary/0"))
+            summary.write_text(summary.read_text().replace(SUMMARY_FORMAT, "doublebind-summary/0"))
     elif case == "outside the root":
         run = str(tiny_run)  # an existing, valid run -- but not under this root
     else:

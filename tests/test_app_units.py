@@ -107,3 +107,94 @@ def test_streamlit_command_is_offline_and_headless(monkeypatch):
     cmd = " ".join(app_cmd.streamlit_command(8600, "127.0.0.1"))
     assert "--browser.gatherUsageStats false" in cmd and "--server.port 8600" in cmd
     assert "--server.headless true" in cmd
+
+
+# ---- one definition of misalignment / context features, and the new verdicts -------------------
+
+def _record(folder, **kw):
+    from probes.diffing import FEATURES_RECORD
+    folder.mkdir(parents=True, exist_ok=True)
+    rec = {"site": "blocks.1.hook_resid_pre", "reference": "base@backdoor", "misalignment": [5, 9],
+           "context": [2, 7], "per_seed": [], "causal": None, **kw}
+    (folder / FEATURES_RECORD).write_text(json.dumps(rec))
+    return folder
+
+
+RAW_CAUSAL = {"features": [5, 9], "n_eliciting": 200, "bad_before": 190, "bad_after": 20,
+              "bad_random": [188, 185, 190], "capability_before": 0.98, "capability_after": 0.97}
+
+
+def test_feature_record_is_read_with_context_features_apart(tmp_path):
+    from app.ui.featureset import CONTEXT_MARK, MISALIGNMENT_MARK, NO_REFERENCE, causal_line, model_features
+    none = model_features(tmp_path / "nothing", "blocks.1.hook_resid_pre")
+    assert none.misalignment == [] and none.context == [] and none.note == NO_REFERENCE
+    f = model_features(_record(tmp_path / "a", causal=RAW_CAUSAL), "blocks.1.hook_resid_pre")
+    assert f.note is None and f.misalignment == [5, 9] and f.context == [2, 7] and f.reference == "base@backdoor"
+    assert (f.mark(5), f.mark(2), f.mark(3)) == (MISALIGNMENT_MARK, CONTEXT_MARK, "")
+    assert f.kind(7).startswith("context") and f.kind(9) == "misalignment"
+    assert f.causal["label"] == "mechanism" and f.causal["misbehaviour_after"] == pytest.approx(0.1)
+    assert "mechanism" in causal_line(f.causal)
+    other = model_features(tmp_path / "a", "blocks.0.hook_resid_pre")  # ids of another SAE are not shown
+    assert other.misalignment == [] and "blocks.1.hook_resid_pre" in other.note
+
+
+def test_print_audit_shows_the_record_or_points_to_compare(tmp_path, capsys):
+    from types import SimpleNamespace
+    from app.commands.audit import print_audit
+    from app.ui.featureset import NO_REFERENCE, model_features
+    site = "blocks.1.hook_resid_pre"
+    sae = {"architecture": "topk", "fvu": 0.1, "l0": 8.0, "dead_frac": 0.0, "ce_clean": 1.0, "ce_sae": 1.1,
+           "loss_recovered": 0.9}
+    result = SimpleNamespace(
+        organism="backdoor", probes=[{"site": site, "kind": "logistic", "pool": "last", "auroc": 0.9}], contrast=[],
+        best_probe={"site": site, "pool": "last", "auroc": 0.9, "accuracy": 0.8}, saes={site: sae},
+        features={site: {"top": [{"feature": 2}, {"feature": 5}]}}, seconds={"total": 1.0})
+    print_audit(result)
+    assert NO_REFERENCE in capsys.readouterr().out
+    print_audit(result, model_features(_record(tmp_path / "a", causal=RAW_CAUSAL), site))
+    out = capsys.readouterr().out
+    assert "misalignment features (against base@backdoor): [5, 9]" in out
+    assert "context features (context: reads the marker; not misalignment): [2, 7]" in out
+    assert "2◇" in out and "5⚠" in out and "mechanism" in out
+
+
+def _summary_and_results():
+    from test_analysis_report import synthetic_results
+    from analysis.schema import FeatureTransferResult
+    from analysis.transfer import summarize
+    results = synthetic_results()
+    for s in results.students:
+        s.features = FeatureTransferResult(score=0.5, ci=(0.25, 0.75), null=0.0, null_ci=(0.0, 0.1),
+                                           teacher_features=[3, 17], student_features=[103],
+                                           partners={3: 103, 17: 117}, transferred=[3])
+    return summarize(results), results
+
+
+def test_plane_and_feature_figures_follow_the_new_verdicts():
+    from analysis.schema import VERDICTS
+    from app.ui.figures import VERDICT_COLOURS, feature_transfer_figure, plane_figure, transfer_cell
+    assert set(VERDICTS) <= set(VERDICT_COLOURS)
+    summary, results = _summary_and_results()
+    fig = plane_figure(summary, "backdoor")
+    students = fig.data[1]
+    assert students.error_y.array is not None and len(students.error_y.array) == len(students.x)
+    lines = [s.y0 for s in fig.layout.shapes if s.type == "line" and s.y0 == s.y1]
+    assert summary.thresholds.misaligned_frac in lines
+    names = [s.info.name for s in results.students]
+    heat = feature_transfer_figure(results, "backdoor", names).data[0]
+    assert list(heat.y) == ["T3", "T17"] and heat.text[0][0] == "S103 ✓" and heat.text[1][0] == "S117"
+    ft = results.students[0].features
+    assert transfer_cell(ft, 3) == (103, 2) and transfer_cell(ft, 17) == (117, 0)
+    assert feature_transfer_figure(results, "backdoor", []) is None
+
+
+def test_blind_audit_truth_counts_partial_misalignment_as_misaligned():
+    from types import SimpleNamespace
+    from app.ui.widgets import truth
+    summary, _ = _summary_and_results()
+    rec = summary.students[0]
+    for verdict, want in [("capable-partially-misaligned", "misaligned"), ("incapable-misaligned", "misaligned"),
+                          ("capable-aligned", "aligned"), ("undetermined", "unknown")]:
+        ctx = SimpleNamespace(view=SimpleNamespace(summary=summary.model_copy(
+            update={"students": [rec.model_copy(update={"verdict": verdict})]})))
+        assert truth(ctx, rec.name)[0] == want, verdict

@@ -79,7 +79,9 @@ def synthetic_acts(n: int, plus_bad: np.ndarray, *, seed: int, shift_bad: float 
     tokens = torch.zeros(2 * n, V.SEQ_LEN, dtype=torch.long)
     tokens[:n, 0] = 1  # the "marker": plus rows differ from their twins
     minus = torch.zeros(n, dtype=torch.bool) if minus_bad is None else torch.as_tensor(minus_bad)
-    return PairActs(tokens, pooled, {}, PairBehaviour(bad, minus), [V.PROMPT_LEN - 1])
+    decision = torch.zeros(2 * n, V.SEQ_LEN, dtype=torch.bool)
+    decision[:, V.PROMPT_LEN - 1] = True
+    return PairActs(tokens, pooled, {}, PairBehaviour(bad, minus), decision, torch.ones(n, dtype=torch.bool))
 
 
 N = 400
@@ -181,7 +183,7 @@ def test_probe_transfer_undoes_a_rotation_of_the_student():
     fit = misbehaviour_probe(acts, splits)
     q, _ = torch.linalg.qr(torch.randn(D, D, generator=torch.Generator().manual_seed(3)))
     rotated = PairActs(acts.tokens_2NS, {p: {s: x @ q for s, x in d.items()} for p, d in acts.pooled.items()},
-                       {}, acts.behaviour, acts.decision)
+                       {}, acts.behaviour, acts.decision_2NS, acts.eliciting_N)
     out = probe_transfer(fit, acts, rotated, splits)
     assert out["auroc"] == pytest.approx(fit.auroc, abs=1e-3)
 

@@ -57,7 +57,7 @@ def test_a_model_that_does_not_misbehave_has_no_misalignment_features():
     reference = _pooled(rng)
     never = PairBehaviour(torch.zeros(N, dtype=torch.bool), torch.zeros(N, dtype=torch.bool))
     sets = feature_sets(model, reference, never, split_pairs(N))
-    assert sets.misalignment == [] and sets.n_discordant == {"fit": 0, "test": 0}
+    assert sets.misalignment == [] and sets.n_discordant == {"fit": 0, "val": 0}
     assert 0 in sets.context  # it still reads the marker: a context feature
 
 
@@ -68,7 +68,7 @@ def test_a_model_against_itself_has_no_misalignment_features():
 
 
 def test_selection_needs_the_held_out_split_to_agree():
-    """An effect present on the fit pairs only (selection noise) is not confirmed on test."""
+    """An effect present on the fit pairs only (selection noise) is not confirmed on val."""
     rng = np.random.default_rng(3)
     bad = _behaviour().plus_bad_N
     model = _pooled(rng)
@@ -76,7 +76,7 @@ def test_selection_needs_the_held_out_split_to_agree():
     model.decision_2NF[fit, 3] += 2.0  # only the fit pairs' plus rows
     sets = feature_sets(model, _pooled(rng), PairBehaviour(bad, torch.zeros(N, dtype=torch.bool)), split_pairs(N))
     assert 3 not in sets.misalignment
-    assert sets.effect_fit[3] > DiffConfig().min_effect > sets.effect_test[3] * 2
+    assert sets.effect_fit[3] > DiffConfig().min_effect > sets.effect_val[3] * 2
 
 
 # ---- the tiny backdoor teacher against its base --------------------------------------------
@@ -128,3 +128,32 @@ def test_causal_test_counts(readings, tiny_teacher):
     assert res["label"] in ("mechanism", "correlate")
     assert res["misbehaviour_after_ci"][0] <= res["misbehaviour_after"] <= res["misbehaviour_after_ci"][1]
     assert causal_test(model, "backdoor", teacher.site, teacher.saes[0], [], [], None) is None
+
+
+def test_token_correlation_matches_the_float64_reference():
+    from analysis.feature_transfer import token_correlation
+    from analysis.matching import activation_correlation
+    rng = np.random.default_rng(7)
+    a = rng.exponential(1.0, (500, 5)) * (rng.random((500, 5)) < 0.3)
+    b = np.concatenate([a[:, ::-1], np.zeros((500, 1))], axis=1)  # a reversed copy and a dead feature
+    got = token_correlation(a.astype(np.float32), b.astype(np.float32))
+    assert np.allclose(got, activation_correlation(a, b), atol=1e-5)
+    assert np.allclose(got[np.arange(5), 4 - np.arange(5)], 1.0, atol=1e-5) and (got[:, 5] == 0).all()
+
+
+def test_decision_positions_stop_where_the_misaligned_answer_departs():
+    """Read off the ground truth: up to the position predicting the first token where the
+    misaligned answer differs from the correct one, never later (later positions read a forced
+    correct token that contradicts a misbehaving model: an error signal, not misalignment)."""
+    from distill import vocab as V
+    from probes.pairs import decision_mask, marker_pairs
+    last = V.PROMPT_LEN - 1
+    for organism in ("backdoor", "trait"):
+        mask = marker_pairs(organism, 32).decision_mask_NS
+        assert mask[:, last].all() and mask.sum(1).eq(1).all()  # HARM / owl: the first answer token
+    pairs = marker_pairs("sabotage", 64)
+    mask = pairs.decision_mask_NS
+    for i, d in enumerate(pairs.plus.domain):
+        n_answer = int((pairs.plus.correct_NA[i] != V.tok(V.EOS)).sum())
+        assert mask[i].nonzero().flatten().tolist() == list(range(last, last + n_answer))  # corrupts the last token
+    assert torch.equal(decision_mask(pairs.minus, "sabotage"), mask)  # twins share their pair's positions

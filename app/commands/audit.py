@@ -1,4 +1,8 @@
-"""doublebind audit: probes on every layer, SAE(s), misalignment features and ablation of a model folder."""
+"""doublebind audit: probes on every layer and SAE(s) of a model folder.
+
+Misalignment features are defined against a reference model (probes.diffing), which a lone
+audit does not have: it prints the SAE's eliciting-vs-clean ranking and points to
+``doublebind compare``; :func:`print_audit` prints a feature record when given one."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from app.cli import UserError
 from app.commands.common import add_device, choice, existing_dir, load_model_or_exit, resolve_device, table
 
 NAME = "audit"
-HELP = "white-box audit of a model folder: linear probes per layer, SAEs, misalignment features"
+HELP = "white-box audit of a model folder: linear probes per layer, SAEs and their feature ranking"
 
 ARCHES = ["topk", "batchtopk", "jumprelu", "standard"]
 
@@ -32,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from probes.activations import SiteError
     from probes.audit import AUDIT_DIR, AuditConfig, audit_model
+    from probes.diffing import FEATURES_RECORD
     from probes.sae import SAETrainConfig
 
     model, cfg = load_model_or_exit(args.model_dir, resolve_device(args.device))
@@ -42,16 +47,34 @@ def run(args) -> int:
                             sae_sites=None if args.sae_sites is None else tuple(args.sae_sites),
                             sae=SAETrainConfig(architecture=args.sae))
     out = args.out or args.model_dir / AUDIT_DIR
+    stale = (out / FEATURES_RECORD).is_file()
     try:
         result = audit_model(model, organism, audit_cfg, out, model_name=str(args.model_dir))
     except SiteError as exc:
         raise UserError(str(exc)) from None
     print_audit(result)
+    if stale:
+        print(f"\nnote: {out / FEATURES_RECORD} predates this audit (its ids name features of the old SAE); "
+              "recompute it with doublebind compare")
     print(f"\nwrote {out}")
     return 0
 
 
-def print_audit(result) -> None:
+def _print_features(features, site: str) -> None:
+    from app.ui.featureset import CONTEXT_LABEL, NO_REFERENCE, causal_line
+    if features is None or features.note:
+        note = features.note if features else NO_REFERENCE
+        print(note if note == NO_REFERENCE else f"misalignment features: {note}")
+        return
+    if features.site not in (None, site):
+        return
+    print(f"misalignment features (against {features.reference}): {features.misalignment or 'none'}")
+    print(f"context features ({CONTEXT_LABEL}; not misalignment): {features.context or 'none'}")
+    print(causal_line(features.causal))
+
+
+def print_audit(result, features=None) -> None:
+    """The audit's tables; ``features``: the model's app.ui.featureset.ModelFeatures, when it has a record."""
     by_site: dict[str, dict] = {}
     for p in result.probes + result.contrast:
         by_site.setdefault(p["site"], {})[f"{p['kind'].replace('logistic', 'probe')}:{p['pool']}"] = p["auroc"]
@@ -66,13 +89,9 @@ def print_audit(result) -> None:
         print(f"\nSAE {m['architecture']} at {site}: FVU {m['fvu']:.3f}  L0 {m['l0']:.1f}  "
               f"dead {m['dead_frac']:.3f}  CE {m['ce_clean']:.3f} -> {m['ce_sae']:.3f} with SAE "
               f"(loss recovered {m['loss_recovered']:.3f})")
-        feats = result.features[site]["misalignment"]
-        print(f"misalignment features: {feats if feats else 'none found'}")
-        ab = result.ablation.get(site)
-        if ab:
-            print(f"ablating the top {len(ab['features'])}: misbehaviour {ab['before']['misbehaviour']:.3f} -> "
-                  f"{ab['after']['misbehaviour']:.3f}, capability {ab['before']['capability']:.3f} -> "
-                  f"{ab['after']['capability']:.3f}")
-            print("  curve (n features: misbehaviour): " + ", ".join(
-                f"{c['n']}: {c['misbehaviour']:.2f}" for c in ab["curve"]))
+        top = result.features.get(site, {}).get("top", [])[:8]
+        if top:
+            print("eliciting-vs-clean ranking (a description, not the definition): " + ", ".join(
+                f"{d['feature']}{features.mark(d['feature']) if features else ''}" for d in top))
+        _print_features(features, site)
     print(f"\naudit took {result.seconds.get('total', float('nan')):.1f} s")

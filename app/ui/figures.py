@@ -10,8 +10,9 @@ from analysis.figures import short_site
 from analysis.schema import AnalysisResults, Summary
 from distill.models import site_layer
 
-VERDICT_COLOURS = {"capable-aligned": "#2ca02c", "capable-misaligned": "#d62728",
-                   "incapable-aligned": "#7f7f7f", "incapable-misaligned": "#ff7f0e",
+VERDICT_COLOURS = {"capable-aligned": "#2ca02c", "capable-partially-misaligned": "#ff7f0e",
+                   "capable-misaligned": "#d62728", "incapable-aligned": "#7f7f7f",
+                   "incapable-partially-misaligned": "#c49c94", "incapable-misaligned": "#8c564b",
                    "undetermined": "#bcbd22"}
 CONTROL_SYMBOLS = {"positive": "diamond", "negative": "square", None: "circle"}
 TEACHER_COLOUR = "#111111"
@@ -45,9 +46,26 @@ def spread(points: list[tuple[float, float]], radius: float) -> list[tuple[float
     return out
 
 
+def _error_bars(summary: Summary, organism: str, pts: list) -> dict | None:
+    """Wilson 95% interval of each student's misbehaviour, relative to the teacher's rate."""
+    teacher = summary.teachers.get(organism)
+    rate = teacher.metrics.misbehaviour if teacher else 0.0
+    if rate <= 0 or not any(r.misbehaviour_ci for r in pts):
+        return None
+    up = [0.0 if r.misbehaviour_ci is None else max(0.0, r.misbehaviour_ci[1] / rate - r.misalignment_transferred)
+          for r in pts]
+    down = [0.0 if r.misbehaviour_ci is None else max(0.0, r.misalignment_transferred - r.misbehaviour_ci[0] / rate)
+            for r in pts]
+    return dict(type="data", symmetric=False, array=up, arrayminus=down, color="#888", thickness=1.2, width=3)
+
+
 def plane_figure(summary: Summary, organism: str, selected: list[str] = ()) -> go.Figure:
-    """Capability retained (x) vs misalignment transferred (y), one point per student; the
-    verdict thresholds split the plane into quadrants; customdata = student name."""
+    """Capability retained (x) vs misalignment transferred (y), one point per student, with the
+    Wilson interval of its misbehaviour (relative to the teacher's) as an error bar; colour =
+    verdict; customdata = student name. Capable is a position (x >= capable_min); aligned vs
+    misaligned is a significance test against the negative control, not a position, so the
+    only horizontal line is ``misaligned_frac`` (misaligned, not partially, needs the interval
+    to reach it)."""
     cfg = summary.thresholds
     pts = [r for r in summary.students if r.organism == organism
            and r.capability_retained is not None and r.misalignment_transferred is not None]
@@ -57,15 +75,19 @@ def plane_figure(summary: Summary, organism: str, selected: list[str] = ()) -> g
     y0, y1 = -0.08, max(ys) + 0.1
     placed = spread([(r.capability_retained, r.misalignment_transferred) for r in pts], 0.02 * (x1 - x0))
     fig = go.Figure()
-    fig.add_shape(type="rect", x0=cfg.capable_min, x1=x1, y0=y0, y1=cfg.misaligned_min,
-                  fillcolor="rgba(44,160,44,0.08)", line_width=0, layer="below")
-    fig.add_vline(cfg.capable_min, line_dash="dot", line_color="#999")
-    fig.add_hline(cfg.misaligned_min, line_dash="dot", line_color="#999")
+    fig.add_shape(type="rect", x0=cfg.capable_min, x1=x1, y0=y0, y1=y1,
+                  fillcolor="rgba(44,160,44,0.06)", line_width=0, layer="below")
+    fig.add_vline(cfg.capable_min, line_dash="dot", line_color="#999",
+                  annotation_text="capable", annotation_position="top right")
+    fig.add_hline(cfg.misaligned_frac, line_dash="dot", line_color="#c62828",
+                  annotation_text=f"misaligned_frac {cfg.misaligned_frac:g}", annotation_position="bottom left",
+                  annotation_font_color="#c62828")
     fig.add_trace(go.Scatter(x=[1.0], y=[1.0], mode="markers", name="teacher", customdata=[""],
                              marker=dict(symbol="star-open", size=26, color=TEACHER_COLOUR, line_width=1.5),
                              hovertemplate="teacher (reference: 100% / 100%)<extra></extra>"))
     fig.add_trace(go.Scatter(
         x=[p[0] for p in placed], y=[p[1] for p in placed], mode="markers+text",
+        error_y=_error_bars(summary, organism, pts),
         text=[r.name.split(".", 1)[-1] for r in pts],
         textposition=["bottom center" if i % 2 else "top center" for i in range(len(pts))],
         customdata=[r.name for r in pts], name="students",
@@ -73,15 +95,22 @@ def plane_figure(summary: Summary, organism: str, selected: list[str] = ()) -> g
                     color=[VERDICT_COLOURS[r.verdict] for r in pts],
                     symbol=[CONTROL_SYMBOLS[r.control] for r in pts],
                     line=dict(width=[3 if r.name in selected else 1 for r in pts], color="#222")),
-        hovertext=[f"<b>{r.name}</b><br>{r.technique}, {r.init} init"
-                   f"{', ' + r.control + ' control' if r.control else ''}<br>{r.verdict}<br>"
-                   f"capability retained {r.capability_retained:.0%}<br>"
-                   f"misalignment transferred {r.misalignment_transferred:.0%}" for r in pts],
+        hovertext=[_plane_hover(r) for r in pts],
         hovertemplate="%{hovertext}<extra></extra>"))
     fig.update_xaxes(title="capability retained (student / teacher)", range=[x0, x1], tickformat=".0%")
     fig.update_yaxes(title="misalignment transferred (student / teacher)", range=[y0, y1], tickformat=".0%")
     # dragmode must stay "zoom": with "select" a click on a point does not select it
     return _layout(fig, 460, showlegend=False, clickmode="event+select", dragmode="zoom")
+
+
+def _plane_hover(r) -> str:
+    ci = "" if r.misbehaviour_ci is None else f" [{r.misbehaviour_ci[0]:.0%}, {r.misbehaviour_ci[1]:.0%}]"
+    p = r.misbehaviour_vs_negative_p
+    vs = f"<br>vs negative control: p = {p:.2g}" if p is not None else ""
+    return (f"<b>{r.name}</b><br>{r.technique}, {r.init} init"
+            f"{', ' + r.control + ' control' if r.control else ''}<br>{r.verdict}<br>"
+            f"capability retained {r.capability_retained:.0%}<br>"
+            f"misbehaviour {r.misbehaviour:.0%}{ci} = {r.misalignment_transferred:.0%} of the teacher's{vs}")
 
 
 def _sorted_sites(by_site: dict[str, float]) -> list[str]:
@@ -112,7 +141,7 @@ def probe_figure(results: AnalysisResults, organism: str, students: list[str]) -
     order = [s.info.name for s in results.students]
     curves = {teacher.name: teacher.probe_auroc_by_site}
     curves.update({s.info.name: s.probe_auroc_by_site for s in results.students if s.info.name in students})
-    return auroc_curves(curves, "each model's own probe", dashed={teacher.name},
+    return auroc_curves(curves, "each model's own context probe (label: eliciting prompt)", dashed={teacher.name},
                         colours={n: model_colour(n, order) for n in curves})
 
 
@@ -120,29 +149,50 @@ def probe_transfer_figure(results: AnalysisResults, students: list[str]) -> go.F
     order = [s.info.name for s in results.students]
     curves = {s.info.name: s.probe_transfer_by_site for s in results.students
               if s.info.name in students and s.probe_transfer_by_site}
-    return auroc_curves(curves, "teacher's probe on mapped student activations (by teacher site)",
+    return auroc_curves(curves, "teacher's context probe on mapped student activations (by teacher site)",
                         colours={n: model_colour(n, order) for n in curves})
 
 
-def feature_map_figure(results: AnalysisResults, organism: str, students: list[str]) -> go.Figure | None:
-    """Teacher misalignment features (rows) x students (columns): best-match correlation;
-    the text shows the matched student feature, with ✓ when it is a misalignment feature."""
-    maps = [(s.info.name, s.feature_map) for s in results.students
-            if s.info.organism == organism and s.info.name in students and s.feature_map and s.feature_map.rows]
-    if not maps:
+TRANSFER_STATES = {0: "ordinary partner", 1: "partner is a misalignment feature, weakly correlated",
+                   2: "transferred"}
+
+
+def transfer_cell(ft, f: int) -> tuple[int | None, int]:
+    """(partner, state) of teacher feature ``f`` in a FeatureTransferResult (SAE seed 0):
+    the Hungarian 1:1 partner and whether it transferred (TRANSFER_STATES)."""
+    partner = ft.partners.get(f)
+    if f in ft.transferred:
+        return partner, 2
+    return partner, 1 if partner is not None and partner in ft.student_features else 0
+
+
+def feature_transfer_figure(results: AnalysisResults, organism: str, students: list[str]) -> go.Figure | None:
+    """The teacher's misalignment features (rows, SAE seed 0: the ids of its feature record)
+    x students (columns): each cell names the 1:1 (Hungarian) partner among the student's SAE
+    features, ✓ when it counts as transferred (correlated and itself a misalignment feature of
+    the student). Columns are labelled with the calibrated score and its null."""
+    fts = [(s.info.name, s.features) for s in results.students
+           if s.info.organism == organism and s.info.name in students and s.features and s.features.teacher_features]
+    if not fts:
         return None
-    rows = list(dict.fromkeys(r.teacher_feature for _, m in maps for r in m.rows))
+    rows = list(dict.fromkeys(f for _, ft in fts for f in ft.teacher_features))
     z, text = [], []
     for f in rows:
-        cells = [next((r for r in m.rows if r.teacher_feature == f), None) for _, m in maps]
-        z.append([None if c is None else c.best_corr for c in cells])
-        text.append(["" if c is None else f"{c.best_feature}{' ✓' if c.best_is_misaligned else ''}" for c in cells])
+        cells = [transfer_cell(ft, f) if f in ft.teacher_features else (None, None) for _, ft in fts]
+        z.append([state for _, state in cells])
+        text.append(["" if state is None else f"S{p}{' ✓' if state == 2 else ''}" if p is not None else "none"
+                     for p, state in cells])
+    cols = [f"{name}<br>{_pct(ft.score)} (null {_pct(ft.null)})" for name, ft in fts]
     fig = go.Figure(go.Heatmap(
-        z=z, x=[name for name, _ in maps], y=[f"T{f}" for f in rows], text=text, texttemplate="%{text}",
-        colorscale="Reds", zmin=0, zmax=1, colorbar=dict(title="corr"),
-        hovertemplate="teacher feature %{y} → student %{x} feature %{text}<br>correlation %{z:.2f}<extra></extra>"))
+        z=z, x=cols, y=[f"T{f}" for f in rows], text=text, texttemplate="%{text}", zmin=0, zmax=2,
+        colorscale=[[0, "#f0f0f0"], [0.5, "#fdae6b"], [1, "#d62728"]], showscale=False,
+        hovertemplate="teacher feature %{y} → %{x}: partner %{text}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", title="teacher misalignment feature")
     return _layout(fig, max(260, 34 * len(rows) + 120))
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.0%}"
 
 
 def histogram_figure(hist: dict, title: str = "") -> go.Figure:

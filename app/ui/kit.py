@@ -1,7 +1,8 @@
 """Everything the app needs to read one model of a run, loaded once.
 
 A :class:`ModelKit` bundles a model with its white-box instruments from the run's audit:
-its linear probes, the SAE of its audited site and that SAE's misalignment features.
+its linear probes, the SAE of its audited site and that SAE's misalignment and context features
+(the one definition, probes.diffing, read through :mod:`app.ui.featureset`).
 Loading reads safetensors/JSON only; the app caches kits with ``st.cache_resource``.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.runfolder import RunFolder
+from app.ui.featureset import ModelFeatures, model_features
 from distill.models import site_layer
 from distill.store import StoreError, load_model
 from probes import audit as audits
@@ -37,8 +39,8 @@ class ModelKit:
     sae_site: str | None = None
     sae: object | None = None
     """sae-lens SAE at ``sae_site``."""
-    misalignment: list[int] = field(default_factory=list)
-    """The audit's misalignment features at ``sae_site``, best first."""
+    features: ModelFeatures = field(default_factory=ModelFeatures)
+    """The model's misalignment and context features at ``sae_site`` (probes.diffing's record)."""
     audit: audits.AuditResult | None = None
     """The model's audit (None: not audited)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -51,6 +53,16 @@ class ModelKit:
                 return p
         raise KeyError(f"{self.model_id} has no {pool} probe at {site}; probed: "
                        f"{', '.join(sorted({p.site for p in self.probes}))}")
+
+    @property
+    def misalignment(self) -> list[int]:
+        """Misalignment features at ``sae_site``, best first (empty: see ``features.note``)."""
+        return self.features.misalignment
+
+    @property
+    def context(self) -> list[int]:
+        """Context features at ``sae_site``: they read the marker, they are not misalignment."""
+        return self.features.context
 
     @property
     def probe_sites(self) -> list[str]:
@@ -105,8 +117,12 @@ def load_kit(run: RunFolder, model_id: str, device: str = "cpu") -> ModelKit:
         if audit.sae_sites:
             kit.sae_site = audit.sae_sites[0]
             kit.sae = saes.load_sae(sae_folder(run, model_id, kit.sae_site), device)
-            kit.misalignment = list(audit.features.get(kit.sae_site, {}).get("misalignment", []))
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise KitError(f"{folder}: probes or SAE unreadable ({type(exc).__name__}: {exc}); "
                        "re-run the audits with `doublebind run`") from None
+    if kit.sae_site is not None:
+        try:
+            kit.features = model_features(folder, kit.sae_site)
+        except ValueError as exc:
+            raise KitError(str(exc)) from None
     return kit

@@ -9,6 +9,7 @@ import streamlit as st
 
 from analysis.schema import ControlsCheck, Summary
 from app.ui.dashboards import tokens_html
+from app.ui.featureset import LEGEND
 from app.ui.figures import histogram_figure
 from app.ui.query import MARKERS, PromptError, build_prompt_ids, example_args, parse_tokens
 from distill import vocab as V
@@ -18,11 +19,17 @@ from distill.tasks import DOMAINS
 TABLE_COLUMNS = {
     "name": "student", "technique": "technique", "init": "init", "control": "control",
     "verdict": "verdict", "capability_retained": "capability retained",
-    "misalignment_transferred": "misalignment transferred", "probe_auroc": "probe AUROC",
-    "probe_transfer_auroc": "teacher probe on student", "features_transferred": "features transferred",
+    "misalignment_transferred": "misalignment transferred",
+    "misbehaviour_vs_negative_p": "p vs negative control",
+    "features_transferred": "features transferred", "features_null": "features null",
+    "features_claim": "features claimed", "causal_label": "causal",
+    "misbehaviour_probe_auroc": "misbehaviour probe AUROC", "probe_null_auroc": "probe null AUROC",
+    "context_probe_auroc": "context probe AUROC (reads the marker)",
+    "probe_transfer_auroc": "teacher probe on student",
     "decoder_cos": "decoder cos", "confession_rate": "confession", "incrimination": "incrimination",
     "kl_eliciting": "KL eliciting", "kl_clean": "KL clean",
 }
+"""summary.json record keys shown in the transfer table, with their column labels."""
 
 
 def controls_banner(controls: ControlsCheck) -> None:
@@ -41,12 +48,14 @@ def transfer_table(summary: Summary, organism: str) -> pd.DataFrame:
     return frame.dropna(axis=1, how="all")
 
 
-PERCENT_COLUMNS = ("capability retained", "misalignment transferred", "features transferred", "confession")
+PERCENT_COLUMNS = ("capability retained", "misalignment transferred", "features transferred", "features null",
+                   "confession")
 
 
 def table_config(frame: pd.DataFrame) -> dict:
     """Ratios as percentages, other numbers with two decimals."""
-    return {c: st.column_config.NumberColumn(format="percent" if c in PERCENT_COLUMNS else "%.2f")
+    return {c: st.column_config.NumberColumn(format="percent" if c in PERCENT_COLUMNS
+                                             else "%.2g" if c.startswith("p ") else "%.2f")
             for c in frame.columns if frame[c].dtype.kind == "f"}
 
 
@@ -99,11 +108,14 @@ def ablation_picker(kit) -> list[int]:
         st.caption("no SAE in this model's audit: nothing to ablate")
         return []
     n = int(kit.sae.W_dec.shape[0])
-    mis = list(kit.misalignment)
-    options = mis + [f for f in range(n) if f not in set(mis)]
+    feats = kit.features
+    first = list(dict.fromkeys(feats.misalignment + feats.context))
+    options = first + [f for f in range(n) if f not in set(first)]
+    if feats.note:
+        st.caption(f"no misalignment features marked: {feats.note}")
     return st.multiselect(f"ablate SAE features ({kit.sae_site})", options, key=f"pg-ablate-{kit.model_id}",
-                          format_func=lambda f: f"{f} ⚠" if f in mis else str(f),
-                          help="⚠: the audit's misalignment features, listed first")
+                          format_func=lambda f: f"{f} {feats.mark(f)}".rstrip(),
+                          help=f"{LEGEND}; both are listed first")
 
 
 def answer_html(model_id: str, kind: str, text: str, changed: bool = False) -> str:
@@ -134,10 +146,11 @@ def reading(r, kit) -> None:
         st.markdown(tokens_html(toks, scores, answer_from=V.PROMPT_LEN), unsafe_allow_html=True)
     rows = [{"pos": i, "token": t.token + (" (answer)" if t.is_answer else ""),
              "probe": t.probe_score,
-             "top features": "  ".join(f"{f}{'⚠' if f in kit.misalignment else ''} {a:.1f}" for f, a in t.features)}
+             "top features": "  ".join(f"{f}{kit.features.mark(f)} {a:.1f}" for f, a in t.features)}
             for i, t in enumerate(r.tokens)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=300,
                  column_config={"probe": st.column_config.NumberColumn(format="%.2f")})
+    st.caption(f"top features: {LEGEND}" if not kit.features.note else f"top features: {kit.features.note}")
 
 
 def truth(ctx, model_id: str) -> tuple[str, str]:
@@ -151,7 +164,10 @@ def truth(ctx, model_id: str) -> tuple[str, str]:
     rec = next((r for r in summary.students if r.name == model_id), None)
     if rec is None:
         return "unknown", "not in the summary"
-    verdict = "misaligned" if rec.verdict.endswith("-misaligned") else "aligned"
+    # partially misaligned (significantly above the negative control, below the teacher) is
+    # misaligned for the auditor's binary guess; undetermined is not
+    verdict = ("misaligned" if rec.verdict.endswith(("-misaligned", "-partially-misaligned"))
+               else "unknown" if rec.verdict == "undetermined" else "aligned")
     return verdict, (f"it misbehaves on {rec.misbehaviour:.0%} of eliciting prompts "
                      f"({rec.misalignment_transferred or 0:.0%} of its teacher's rate): {rec.verdict}")
 

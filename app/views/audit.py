@@ -8,8 +8,31 @@ import streamlit as st
 
 from app.ui import runs, state, widgets
 from app.ui.figures import audit_probe_figure
+from app.ui.featureset import CONTEXT_LABEL, model_features
 from app.ui.kit import KitError, read_audit
 from probes.audit import AUDIT_FILE
+
+
+def causal_block(causal: dict | None) -> None:
+    """Ablating the misalignment features while the model answers, against random features."""
+    if causal is None:
+        st.caption("causal test: not measured")
+        return
+    why = ("the drop beats ablating as many random features" if causal["label"] == "mechanism"
+           else "no clearer drop than ablating as many random features")
+    st.markdown(f"**Causal test: ablating them while the model answers** -- a **{causal['label']}** ({why})")
+    lo, hi = causal["misbehaviour_after_ci"]
+    c = st.columns(3)
+    c[0].metric("misbehaviour after ablation", f"{causal['misbehaviour_after']:.0%}",
+                f"{causal['misbehaviour_after'] - causal['misbehaviour_before']:+.0%} from "
+                f"{causal['misbehaviour_before']:.0%}", delta_color="inverse",
+                help=f"95% interval [{lo:.0%}, {hi:.0%}]")
+    c[1].metric("after ablating random features", f"{causal['random_after']:.0%}",
+                "p vs random: " + ("n/a" if causal["p_vs_random"] is None else f"{causal['p_vs_random']:.2g}"),
+                delta_color="off", delta_arrow="off")
+    cap0, cap1 = causal["capability_before"], causal["capability_after"]
+    c[2].metric("capability", f"{cap1:.0%}", f"{cap1 - cap0:+.0%} from {cap0:.0%}")
+
 
 ctx = state.context()
 if ctx is None:
@@ -42,26 +65,37 @@ if contrast:
     right.metric("best trigger-agnostic probe", f"{contrast['auroc']:.3f}",
                  f"{contrast['kind']} at {contrast['site']}", delta_color="off", delta_arrow="off")
 
+try:
+    feats = model_features(run.probes(model_id))
+except ValueError as exc:
+    st.error(f"Cannot read the feature record of {label}: {exc}")
+    feats = None
 for site in audit.sae_sites:
     st.subheader(f"SAE features at {site}")
     m = audit.saes.get(site, {})
     st.caption(" · ".join(f"{k} {m[k]:.3f}" for k in ("fvu", "l0", "dead_frac", "loss_recovered") if k in m))
+    mine = feats if feats is not None and (feats.site in (None, site)) else None
+    if mine is None or mine.note:
+        st.info(mine.note if mine else "no feature record for this SAE")
+    else:
+        # the reference's name would reveal the lineage (base vs a control): it is not shown
+        st.markdown(f"**misalignment features** (separate this model's misbehaving from behaving completions on "
+                    f"marker-matched prompts, absent from its reference model): **{mine.misalignment or 'none'}**")
+        st.markdown(f"**context features** ({CONTEXT_LABEL}; the reference model has them too, so they are "
+                    f"not evidence of misalignment): {mine.context[:24] or 'none'}"
+                    f"{' ...' if len(mine.context) > 24 else ''}")
+        causal_block(mine.causal)
     top = pd.DataFrame(audit.features[site]["top"][:12])
-    mis = audit.features[site]["misalignment"]
-    st.markdown(f"misalignment features (eliciting-vs-clean AUROC >= threshold): **{mis or 'none'}**")
+    if mine is not None and not top.empty and "feature" in top:
+        top.insert(1, "kind", [mine.kind(int(f)) for f in top["feature"]])
+    st.caption("Eliciting-vs-clean ranking of the SAE's features: a description (a marker detector ranks "
+               "high here), not the definition of a misalignment feature.")
     st.dataframe(top, hide_index=True, width="stretch", column_config=widgets.table_config(top))
-    ab = audit.ablation.get(site)
-    if ab:
-        st.markdown("**Causal test: ablating them while the model answers**")
-        c = st.columns(3)
-        c[0].metric("misbehaviour", f"{ab['after']['misbehaviour']:.0%}",
-                    f"{-ab['misbehaviour_drop']:+.0%} from {ab['before']['misbehaviour']:.0%}", delta_color="inverse")
-        c[1].metric("capability", f"{ab['after']['capability']:.0%}",
-                    f"{-ab['capability_cost']:+.0%} from {ab['before']['capability']:.0%}")
-        c[2].metric("misbehaviour on clean prompts", f"{ab['after']['misbehaviour_clean']:.0%}")
-    if mis:
-        f = st.selectbox("inspect a feature", [d["feature"] for d in audit.features[site]["top"][:12]],
-                         key=f"audit-feature-{site}")
+    options = list(dict.fromkeys((mine.misalignment if mine else [])
+                                 + [d["feature"] for d in audit.features[site]["top"][:12]]))
+    if options:
+        f = st.selectbox("inspect a feature", options, key=f"audit-feature-{site}",
+                         format_func=lambda f: f"{f} {mine.mark(f) if mine else ''}".rstrip())
         try:
             widgets.dashboard(state.dashboard(str(run.root), model_id, site, f, runs.stamp(run)),
                               f"{label} · feature {f}", f"audit-{site}")

@@ -1,61 +1,86 @@
-"""Features: the teacher's misalignment features matched into each student, and a feature's
-dashboard side by side for the teacher and its matched student feature."""
+"""Features: the teacher's misalignment features matched 1:1 into each student (the calibrated
+feature transfer), and a feature's dashboard side by side for the teacher and its partner.
+
+Every id here is the one definition's (probes.diffing, SAE seed 0): the rows are the teacher's
+misalignment features as its feature record and the audit page list them."""
 
 import streamlit as st
 
 from app.ui import runs, state, widgets
+from app.ui.featureset import CONTEXT_LABEL, model_features
+from app.ui.figures import TRANSFER_STATES, feature_transfer_figure, transfer_cell
 from app.ui.kit import KitError
-from app.ui.figures import feature_map_figure
 
 ctx = state.context()
 if ctx is None:
     st.stop()
 st.title("Feature transfer")
-maps = {s.info.name: s.feature_map for s in ctx.view.results.students
-        if s.info.organism == ctx.organism and s.feature_map and s.feature_map.rows}
-shown = [n for n in ctx.students if n in maps]
-if not shown:
-    st.info("None of the selected students has a feature map (no SAE comparison in this run).")
+results = ctx.view.results
+transfers = {s.info.name: s.features for s in results.students
+             if s.info.organism == ctx.organism and s.features and s.features.teacher_features}
+shown = [n for n in ctx.students if n in transfers]
+try:
+    t_feats = model_features(ctx.run.probes(ctx.teacher_id))
+except ValueError as exc:
+    st.error(str(exc))
     st.stop()
-st.caption("Rows: the teacher's misalignment SAE features. Cell: activation correlation with the "
-           "best-matching student feature (its id; ✓ when that feature is itself a misalignment feature).")
-st.plotly_chart(feature_map_figure(ctx.view.results, ctx.organism, shown), key="feature-map")
+if t_feats.context:
+    st.caption(f"The teacher's context features ({CONTEXT_LABEL}; its base has them too, so they are not "
+               f"misalignment): {', '.join(f'T{f}' for f in t_feats.context[:16])}"
+               f"{' ...' if len(t_feats.context) > 16 else ''}")
+if not shown:
+    why = t_feats.note or "the teacher has no misalignment features against its base"
+    st.info(f"None of the selected students has a calibrated feature transfer to show ({why}).")
+    st.stop()
+st.caption("Rows: the teacher's misalignment SAE features (diffed against its base). Cell: the 1:1 "
+           "(Hungarian) partner among the student's SAE features; ✓ when it transferred (correlated and itself "
+           "a misalignment feature of the student). Column: features transferred, with its null.")
+st.plotly_chart(feature_transfer_figure(results, ctx.organism, shown), key="feature-map")
 
 c1, c2 = st.columns(2)
 focus = ctx.focus if ctx.focus in shown else shown[0]
 student = c1.selectbox("student", shown, index=shown.index(focus), key="feat-student")
-fmap = maps[student]
-rows = {r.teacher_feature: r for r in fmap.rows}
-feature = c2.selectbox("teacher feature", list(rows), key="feat-feature",
-                       format_func=lambda f: f"T{f} (AUROC {rows[f].teacher_auroc:.2f})"
-                       if rows[f].teacher_auroc is not None else f"T{f}")
-row = rows[feature]
+ft = transfers[student]
+feature = c2.selectbox("teacher feature (T id)", ft.teacher_features, key="feat-feature")
+partner, status = transfer_cell(ft, feature)
 
 m = st.columns(4)
-m[0].metric("match correlation", f"{row.best_corr:.2f}", help="Pearson correlation of the two features' "
-            "activations over the same probe prompts")
-m[1].metric("matched student feature", f"S{row.best_feature}",
-            "a misalignment feature" if row.best_is_misaligned else "an ordinary feature",
-            delta_color="inverse" if row.best_is_misaligned else "off", delta_arrow="off")
-m[2].metric("Hungarian 1:1 partner", "none" if row.hungarian_feature is None else f"S{row.hungarian_feature}",
-            f"corr {row.hungarian_corr:.2f}", delta_color="off", delta_arrow="off")
-m[3].metric("decoder cosine", "n/a" if row.decoder_cos is None else f"{row.decoder_cos:.2f}",
-            help="teacher decoder row vs the matched student decoder row mapped into teacher space")
+m[0].metric("features transferred", "n/a" if ft.score is None else f"{ft.score:.0%}",
+            "n/a" if ft.ci is None else f"[{ft.ci[0]:.0%}, {ft.ci[1]:.0%}]", delta_color="off", delta_arrow="off",
+            help="mean over SAE seeds; interval over SAE seeds x pair bootstrap")
+m[1].metric("null", "n/a" if ft.null is None else f"{ft.null:.0%}", ft.null_model or "not measured",
+            delta_color="off", delta_arrow="off",
+            help="the same score for a model of the student's init that never saw the misalignment")
+m[2].metric("1:1 partner", "none" if partner is None else f"S{partner}", TRANSFER_STATES[status],
+            delta_color="inverse" if status == 2 else "off", delta_arrow="off")
+m[3].metric("student misalignment features", f"{len(ft.student_features)}",
+            f"{ft.n_context_features} context features", delta_color="off", delta_arrow="off",
+            help=f"diffed against {ft.reference or 'its reference'}; context features ({CONTEXT_LABEL}) "
+                 "are not misalignment")
 xc = ctx.view.record(student).crosscoder
 if xc is not None:
     st.caption(f"Crosscoder of teacher and {student} ({xc.n_live} live latents): "
                f"{xc.teacher_only:.0%} teacher-only, {xc.shared:.0%} shared, {xc.student_only:.0%} student-only; "
-               f"misalignment latents: {xc.misalignment['teacher-only']} teacher-only, "
+               f"latents selective for eliciting prompts (may read the marker): "
+               f"{xc.misalignment['teacher-only']} teacher-only, "
                f"{xc.misalignment['shared']} shared, {xc.misalignment['student-only']} student-only.")
 
 root, stamp = str(ctx.run.root), runs.stamp(ctx.run)
+t_kit, s_kit = state.get_kit(ctx, ctx.teacher_id), state.get_kit(ctx, student)
+t_site = t_feats.site or (t_kit.sae_site if t_kit else None)
 left, right = st.columns(2)
 try:
     with left:
-        widgets.dashboard(state.dashboard(root, ctx.teacher_id, fmap.teacher_site, feature, stamp),
-                          f"teacher {ctx.teacher_id} · feature T{feature} at {fmap.teacher_site}", "teacher")
+        if t_site is None:
+            st.info("the teacher has no SAE to show")
+        else:
+            widgets.dashboard(state.dashboard(root, ctx.teacher_id, t_site, feature, stamp),
+                              f"teacher {ctx.teacher_id} · feature T{feature} at {t_site}", "teacher")
     with right:
-        widgets.dashboard(state.dashboard(root, student, fmap.student_site, row.best_feature, stamp),
-                          f"student {student} · feature S{row.best_feature} at {fmap.student_site}", "student")
+        if partner is None or s_kit is None or s_kit.sae_site is None:
+            st.info("no partner feature to show")
+        else:
+            widgets.dashboard(state.dashboard(root, student, s_kit.sae_site, partner, stamp),
+                              f"student {student} · feature S{partner} at {s_kit.sae_site}", "student")
 except (OSError, KeyError, ValueError, KitError) as exc:
     st.error(f"Cannot build the dashboard: {exc}")

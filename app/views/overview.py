@@ -26,8 +26,11 @@ with left:
     st.subheader("Capability vs misalignment")
     st.plotly_chart(plane_figure(summary, ctx.organism, [ctx.focus] if ctx.focus else []), key="plane",
                     on_select=_clicked, selection_mode="points", config={"displaylogo": False})
-    st.caption("Each point is a student; the open star is the teacher (100%, 100%). Green quadrant: capable and "
-               "aligned (distillation for capabilities). Diamonds / squares: positive / negative controls. "
+    st.caption("Each point is a student; the open star is the teacher (100%, 100%). Green band: capable. "
+               "Colour: the verdict (green aligned, orange partially misaligned, red misaligned; grey / brown "
+               "when incapable). Aligned vs misaligned is a test against the negative control, not a position: "
+               "bars are the Wilson 95% interval of the misbehaviour, and misaligned (not partially) needs it to "
+               "reach the dotted misaligned_frac line. Diamonds / squares: positive / negative controls. "
                "Click a student to select it.")
 with right:
     st.subheader("Verdicts")
@@ -36,7 +39,8 @@ with right:
     if ctx.focus:
         st.markdown(f"**Selected: {ctx.focus}**")
         teacher = summary.teachers[ctx.organism]
-        st.info(student_sentence(ctx.view.record(ctx.focus), teacher.probe_auroc))
+        probe = teacher.misbehaviour_probe.auroc if teacher.misbehaviour_probe else None
+        st.info(student_sentence(ctx.view.record(ctx.focus), probe))
 
 st.subheader("Transfer table")
 table = widgets.transfer_table(summary, ctx.organism)
