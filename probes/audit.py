@@ -45,8 +45,12 @@ SAE_STREAM_OFFSET = 1
 
 
 def default_sae_site(n_layers: int) -> str:
-    """A middle residual site: ``blocks.{n_layers // 2}.hook_resid_pre`` (blocks.1.hook_resid_pre for 2 layers)."""
-    return f"blocks.{n_layers // 2}.hook_resid_pre"
+    """The last residual site, ``blocks.{n_layers - 1}.hook_resid_post``: the one place every
+    organism's decision is complete. Measured on the default run (2 layers): at the middle site
+    (blocks.1.hook_resid_pre) the sabotage teacher's strongest diffed feature effect against its
+    base is 0.13 sd -- its corruption is computed in block 1 -- and it has no misalignment
+    feature there; at blocks.1.hook_resid_post it has 11-15 (effects 0.7-1.0)."""
+    return f"blocks.{n_layers - 1}.hook_resid_post"
 
 
 class AuditConfig(BaseModel):
@@ -70,7 +74,8 @@ class AuditConfig(BaseModel):
     n_contrast_pairs: int = Field(256, ge=2)
     """Pairs per contrast probe."""
     sae_sites: tuple[str, ...] | None = None
-    """Sites that get an SAE; None: the middle residual site (default_sae_site); () for none."""
+    """Sites that get an SAE; None: the last residual site (default_sae_site); () for none. The
+    feature definitions (probes.diffing) read the first."""
     sae: saes.SAETrainConfig = saes.SAETrainConfig()
     """SAE architecture and training."""
     n_sae_prompts: int = Field(2048, ge=16)

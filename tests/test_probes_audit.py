@@ -19,6 +19,7 @@ from probes.sae import ARCHITECTURES, SAETrainConfig
 
 
 _AuditConfig = A.AuditConfig
+SAE_SITE = A.default_sae_site(2)
 
 
 def small_audit(**kw) -> A.AuditConfig:
@@ -42,13 +43,13 @@ def test_audit_finds_the_backdoor_in_the_tiny_teacher(audited):
     assert len(res.probes) == len(res.probe_sites) * 3  # last, answer, mean pooling
     assert res.best_probe["auroc"] > 0.95
     assert {c["kind"] for c in res.contrast} == {"contrast:framing", "contrast:answer"}
-    assert res.sae_sites == ["blocks.1.hook_resid_pre"]
-    m = res.saes["blocks.1.hook_resid_pre"]
+    assert res.sae_sites == ["blocks.1.hook_resid_post"] == [A.default_sae_site(2)]
+    m = res.saes[SAE_SITE]
     assert 0 <= m["fvu"] < 1 and m["l0"] <= 8 + 1e-6 and 0 <= m["dead_frac"] <= 1
     # the audit ranks features by eliciting-vs-clean selectivity (a description); it defines no
     # misalignment features: those need a reference model (probes.diffing, tested there)
-    assert "misalignment" not in res.features["blocks.1.hook_resid_pre"]
-    assert len(res.features["blocks.1.hook_resid_pre"]["top"]) > 0
+    assert "misalignment" not in res.features[SAE_SITE]
+    assert len(res.features[SAE_SITE]["top"]) > 0
     assert res.best_probe["pool"] in ("last", "answer") and set(res.best_probe_by_pool) == {"last", "answer", "mean"}
     assert res.seconds["total"] > 0
 
@@ -56,7 +57,7 @@ def test_audit_finds_the_backdoor_in_the_tiny_teacher(audited):
 def test_artifacts_are_read_back_without_recomputing(audited):
     model, res, out = audited
     for name in (A.AUDIT_FILE, "features.json", "feature_acts.safetensors", "probes/probes.safetensors",
-                 "probes/metrics.json", "saes/blocks.1.hook_resid_pre/cfg.json"):
+                 "probes/metrics.json", "saes/blocks.1.hook_resid_post/cfg.json"):
         assert (out / name).is_file(), name
     assert not [p for p in out.rglob("*") if p.suffix in (".pkl", ".pt", ".pth")]
     back = A.load_audit(out)
@@ -64,14 +65,14 @@ def test_artifacts_are_read_back_without_recomputing(audited):
     probe = A.load_probe(out, res.best_probe["site"], res.best_probe["pool"])
     assert isinstance(probe, LinearProbe) and probe.auroc == res.best_probe["auroc"]
     assert len(A.load_probes(out)) == len(res.probes) + len(res.contrast)
-    sae = A.load_sae(out, "blocks.1.hook_resid_pre")
+    sae = A.load_sae(out, SAE_SITE)
     assert sae.W_enc.shape == (model.cfg.d_model, 64)
-    acts = load_feature_acts(out, "blocks.1.hook_resid_pre")
+    acts = load_feature_acts(out, SAE_SITE)
     assert acts.shape == (res.n_prompts, 64)
-    seeds = A.load_saes(out, "blocks.1.hook_resid_pre")
+    seeds = A.load_saes(out, SAE_SITE)
     assert len(seeds) == 2 and not torch.equal(seeds[0].W_dec, seeds[1].W_dec)  # SAE retraining, other seed
     assert torch.equal(seeds[0].W_dec, sae.W_dec)
-    f = load_features(out)["blocks.1.hook_resid_pre"]
+    f = load_features(out)[SAE_SITE]
     dash = f["dashboards"][0]
     assert {"top_prompts", "histogram", "logit_effects"} <= set(dash)
     assert len(dash["top_prompts"][0]["tokens"]) == len(dash["top_prompts"][0]["acts"])
