@@ -93,15 +93,20 @@ def metric_separation(records, alpha: float = 0.05) -> Separation:
     students (:func:`behaviourally_misaligned`) above the others? AUROC per key; a missing
     misbehaviour probe (a model that does not misbehave) counts as chance, and
     ``misbehaviour_probe_auroc_where_defined`` is the same over the students that have one (a
-    harder test: the others are then mostly models whose few errors look like misbehaviour); a
-    missing features_transferred (teacher without misalignment features) leaves the student out."""
+    harder test: the others are then mostly models whose few errors look like misbehaviour), and
+    ``misbehaviour_probe_excess_over_null`` ranks by the AUROC minus its 'base' null (what the
+    probe reads beyond the input; 0 without a probe); a missing features_transferred (teacher
+    without misalignment features) leaves the student out."""
     y = np.array([behaviourally_misaligned(r, records, alpha) for r in records], dtype=bool)
     out = {}
     for key in SEPARATION_KEYS:
         raw = [getattr(r, key) for r in records]
         variants = {key: raw}
         if key == "misbehaviour_probe_auroc":
-            variants = {key: [NO_MISBEHAVIOUR_PROBE if v is None else v for v in raw], f"{key}_where_defined": raw}
+            excess = [0.0 if v is None or r.probe_null_auroc is None else v - r.probe_null_auroc
+                      for v, r in zip(raw, records)]
+            variants = {key: [NO_MISBEHAVIOUR_PROBE if v is None else v for v in raw], f"{key}_where_defined": raw,
+                        "misbehaviour_probe_excess_over_null": excess}
         for name, vals in variants.items():
             keep = np.array([v is not None for v in vals])
             yk = y[keep]

@@ -6,11 +6,13 @@ pipeline's rules (app.pipeline.Pipeline.roles, analysis.transfer) unless a flag 
 
 - the teacher's reference is its base (teacher config ``lineage.base``);
 - the model's **reference** (its diffing reference, probes.diffing): ``--reference``; else the
-  teacher -> its base; the base -> itself; a student inside a run folder -> the negative control
+  teacher -> its base; the base -> the base-init negative control of the teacher's run folder
+  (as the pipeline's calibration), else itself; a student inside a run folder -> the negative control
   of its init beside it (``<org>.negative-control[-<init>]``); a base-init (or noised) student
   -> the teacher's base;
 - the **null**: ``--null``; else the teacher's base when the reference is the base or starts
-  from it, else the reference itself;
+  from it, else the second negative control of the reference's init beside it
+  (``<reference>-null``), else the reference itself;
 - the **negative control** of the verdict: ``--negative``; else the reference when it is a
   negative-control student; else none, and the verdict is taken against the base.
 
@@ -38,6 +40,7 @@ from app.cli import UserError
 from app.commands.common import (add_device, choice, existing_dir, load_model_or_exit, read_config_or_exit,
                                  resolve_device, table)
 from app.runfolder import RunFolder, base_id, teacher_id
+from app.spec import NEGATIVE, NULL_SUFFIX
 
 NAME = "compare"
 HELP = "transfer record of a model folder (a student, the teacher's base, the teacher) against a teacher"
@@ -48,7 +51,6 @@ ACTS_SUBDIR = "acts"
 FEATURES_DIR = "features"
 EVALS_DIR = "evals"
 EVALS_FILE = "evals.json"
-NEGATIVE = "negative-control"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -163,10 +165,20 @@ def _glob_escape(s: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", s)
 
 
+def _run_model(run: RunFolder | None, model_id: str, models: Models) -> Model | None:
+    """A model of a run folder by id, when it is there."""
+    if run is None or not (run.model_dir(model_id) / "config.json").is_file():
+        return None
+    return models.get(run.model_dir(model_id))
+
+
 def reference_of(subject: Model, teacher: Model, base: Model, models: Models) -> Model:
     """The model's diffing reference when ``--reference`` is not given (module docstring)."""
-    if subject.folder in (teacher.folder, base.folder):
+    if subject.folder == teacher.folder:
         return base
+    if subject.folder == base.folder:  # as the pipeline's calibration: the base-init control of its run
+        nc = _run_model(teacher.run, f"{models.organism}.{NEGATIVE}", models)
+        return nc if nc is not None and nc.is_negative and nc.init == "base" else base
     if subject.role == "student":
         if subject.run is not None:
             sibling = _sibling_negative(subject, models)
@@ -177,6 +189,16 @@ def reference_of(subject: Model, teacher: Model, base: Model, models: Models) ->
         raise UserError(f"{subject.folder}: a student with init {subject.init!r} needs a clean model of its "
                         "own init as reference; none beside it in a run folder: pass --reference")
     raise UserError(f"{subject.folder}: not the teacher, its base or a student: pass --reference")
+
+
+def default_null(ref: Model, base: Model, models: Models) -> Model:
+    """The base for base-init references; else the second clean model of the reference's init
+    beside it (``<reference>-null``, as app.spec adds it); else the reference itself (then the
+    null is 0 by construction)."""
+    if ref is base or ref.init == "base":
+        return base
+    twin = ref.folder.with_name(ref.folder.name + NULL_SUFFIX)
+    return models.get(twin) if (twin / "config.json").is_file() else ref
 
 
 @dataclass(frozen=True)
@@ -200,7 +222,7 @@ def cast(args, organism: str) -> Cast:
     base = models.get(teacher_base(teacher.folder, teacher.cfg))
     subject = models.get(args.model_dir)
     ref = models.get(args.reference) if args.reference else reference_of(subject, teacher, base, models)
-    null = models.get(args.null) if args.null else base if ref is base or ref.init == "base" else ref
+    null = models.get(args.null) if args.null else default_null(ref, base, models)
     neg = models.get(args.negative) if args.negative else ref if ref.is_negative else None
     for a, b, what in ((subject, ref, "reference"), (null, ref, "reference of the null")):
         wa, wb = (_arch(m) for m in (a, b))
