@@ -42,9 +42,11 @@ class FeatureTransferConfig(BaseModel):
 
     diff: DiffConfig = DiffConfig()
     """Definitions of misalignment and context features."""
-    corr_min: float = Field(0.5, ge=0, le=1)
+    corr_min: float = Field(0.4, ge=0, le=1)
     """A teacher feature transfers only to a 1:1 partner correlating at least this much
-    (token-level activation correlation)."""
+    (token-level activation correlation). Calibrated on the known answer the teacher against
+    itself through another SAE seed: at 0.4 it keeps 0.68-0.80 of its features on the four
+    organisms (0.56-0.80 at 0.5), so SAE retraining alone does not sink a student's score."""
     n_boot: int = Field(30, ge=0)
     """Pair bootstrap resamples per SAE seed."""
     seed: int = 0
