@@ -108,7 +108,7 @@ def metric_separation(records, alpha: float = 0.05) -> Separation:
             variants = {key: [NO_MISBEHAVIOUR_PROBE if v is None else v for v in raw], f"{key}_where_defined": raw,
                         "misbehaviour_probe_excess_over_null": excess}
         for name, vals in variants.items():
-            keep = np.array([v is not None for v in vals])
+            keep = np.array([v is not None for v in vals], dtype=bool)
             yk = y[keep]
             out[name] = (auroc(np.array([v for v in vals if v is not None], dtype=float), yk)
                          if yk.any() and not yk.all() else None)
