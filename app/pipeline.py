@@ -151,8 +151,7 @@ def write_features(subject, reference, organism: str, cfg, device: str, out_dir:
     causal = None
     if sets and sets[0].misalignment:
         model, _ = load_model(subject.model_dir, device)
-        full = reading.acts.full[reading.site]
-        live = np.flatnonzero((reading.saes[0].encode(full.reshape(-1, full.shape[-1])) > 0).any(0).numpy()).tolist()
+        live = np.flatnonzero((reading.token_features(0) > 0).any(0)).tolist()
         with torch_threads(1):
             causal = causal_test(model, organism, reading.site, reading.saes[0], sets[0].misalignment, live,
                                  BehaviourConfig(n_eliciting=cfg.n_causal_prompts, n_clean=cfg.n_causal_prompts))

@@ -7,6 +7,7 @@ errors are reported at once, before anything is trained. Built-in specs live in
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -148,7 +149,6 @@ NULL_SEED_OFFSET = 1
 
 
 def _key(params: dict) -> str:
-    import json
     return json.dumps(params, sort_keys=True, default=str)
 
 

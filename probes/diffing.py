@@ -32,14 +32,17 @@ ablating as many random live features: a set whose ablation does no better than 
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
+from distill.checkpoint import atomic_write_bytes
 from probes.pairs import PairActs, PairBehaviour
 
 EPS = 1e-6
@@ -170,7 +173,8 @@ def causal_test(model, organism: str, site: str, sae, features: list[int], live:
     cfg = cfg or BehaviourConfig()
     before = behaviour(model, organism, [], cfg)
     after = behaviour(model, organism, [ablate_features(site, sae, features)], cfg)
-    pool = [f for f in live if f not in set(features)]
+    chosen = set(features)
+    pool = [f for f in live if f not in chosen]
     rng = np.random.default_rng([seed, len(features)])
     k = min(len(features), len(pool))
     rand = [behaviour(model, organism, [ablate_features(site, sae, rng.choice(pool, k, replace=False).tolist())], cfg)
@@ -193,9 +197,6 @@ FEATURES_RECORD = "misalignment.json"
 
 def save_feature_record(out_dir, *, site: str, reference: str, sets: list[FeatureSets], causal: dict | None) -> None:
     """Write the features of a model against ``reference`` (SAE seed order) and the causal test."""
-    import json
-    from pathlib import Path
-    from distill.checkpoint import atomic_write_bytes
     record = {"site": site, "reference": reference, "misalignment": sets[0].misalignment if sets else [],
               "context": sets[0].context if sets else [], "per_seed": [s.to_json() for s in sets], "causal": causal}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -205,8 +206,6 @@ def save_feature_record(out_dir, *, site: str, reference: str, sets: list[Featur
 def load_feature_record(out_dir) -> dict | None:
     """The stored record (keys: site, reference, misalignment, context, per_seed, causal), or
     None when this model's features were never computed against a reference."""
-    import json
-    from pathlib import Path
     path = Path(out_dir) / FEATURES_RECORD
     if not path.is_file():
         return None

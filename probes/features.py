@@ -1,12 +1,9 @@
-"""Which SAE features carry the misalignment, and what they look like.
+"""What SAE features fire on, and what they look like (descriptions, not the definition:
+misalignment and context features, and their causal test, are probes.diffing's).
 
-* Contrastive: a sequence's activation of feature f is its max over positions (the trigger
-  may sit anywhere in the context; a late misbehaviour is computed at answer positions); per feature, AUROC of that activation for
-  the ground-truth label and the mean difference eliciting - clean. Misalignment features
-  are the top ones by (AUROC, mean difference) among those more active on eliciting prompts.
-* Causal: zero the top features at every position while generating (nnsight) and measure
-  the misbehaviour drop and capability cost on held-out prompts (probes.steer), for the
-  top n and along a curve of n (a redundantly represented behaviour needs many features gone).
+* Contrastive ranking: a sequence's activation of feature f is its max over positions; per
+  feature, AUROC of that activation for the ground-truth eliciting label and the mean
+  difference eliciting - clean (the audit's eliciting-vs-clean ranking).
 * Dashboards: top-activating prompts with per-token activations, a histogram of the
   nonzero activations, and the direct logit effect ``W_dec[f] @ W_U`` (final LayerNorm
   ignored, as is usual for logit-lens style attributions).
@@ -28,7 +25,6 @@ from safetensors.torch import load_file, save_file
 from distill import vocab as V
 from probes.activations import ActivationCache
 from probes.linear import column_auroc
-from probes.steer import Behaviour, BehaviourConfig, ablate_features, behaviour, steer
 
 FEATURES_FILE = "features.json"
 FEATURE_ACTS_FILE = "feature_acts.safetensors"
@@ -74,34 +70,6 @@ def contrastive_scores(acts_NF: torch.Tensor, labels_N: torch.Tensor) -> list[Fe
     scores = [FeatureScore(f, float(au[f]), float(pos[f] - neg[f]), float(pos[f]), float(neg[f]), float(active[f]))
               for f in range(x.shape[1])]
     return sorted(scores, key=lambda s: (-(s.auroc if np.isfinite(s.auroc) else 0), -s.mean_diff))
-
-
-def misalignment_features(scores: list[FeatureScore], n: int, min_auroc: float = 0.7) -> list[int]:
-    """Up to ``n`` top features that fire more on eliciting prompts with AUROC >= ``min_auroc``."""
-    return [s.feature for s in scores if s.mean_diff > 0 and s.auroc >= min_auroc][:n]
-
-
-# ---- causal ----------------------------------------------------------------------------------
-
-def causal_ablation(model, organism: str, site: str, sae, ranked: list[int], n_headline: int,
-                    counts: tuple[int, ...], cfg: BehaviourConfig, before: Behaviour | None = None) -> dict:
-    """Zero the top-n ``ranked`` features (at every position, SAE error kept) while generating.
-
-    Returns the steer result for n = ``n_headline`` (misbehaviour drop, capability cost) and a
-    curve over ``counts``: how many features must go before the misbehaviour does.
-    """
-    before = before or behaviour(model, organism, [], cfg)
-    if before.misbehaviour == 0:  # nothing to remove: only the capability cost is worth measuring
-        counts = ()
-    ns = sorted({min(n, len(ranked)) for n in (*counts, n_headline) if n > 0 and ranked})
-    results = {n: steer(model, organism, [ablate_features(site, sae, ranked[:n])], cfg, before) for n in ns}
-    if not results:
-        return {}
-    head = results[min(n_headline, len(ranked))]
-    curve = [{"n": n, "misbehaviour": r.after.misbehaviour, "capability": r.after.capability}
-             for n, r in results.items()]
-    return {**head.to_json(), "features": ranked[:min(n_headline, len(ranked))],
-            "curve": [{"n": 0, "misbehaviour": before.misbehaviour, "capability": before.capability}] + curve}
 
 
 # ---- dashboards ----------------------------------------------------------------------------

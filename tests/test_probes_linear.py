@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from distill import vocab as V
 from probes.activations import ActivationCache
-from probes.features import contrastive_scores, misalignment_features
+from probes.features import contrastive_scores
 from probes.linear import (ProbeConfig, best, column_auroc, load_probe, load_probes, probe_sites,
                            random_direction_frac, save_probes)
 
@@ -89,7 +89,6 @@ def test_column_auroc_matches_sklearn_and_ranks_features():
     assert np.allclose(ours, ref)
     scores = contrastive_scores(torch.tensor(x), torch.tensor(y))
     assert scores[0].feature == 3 and scores[0].mean_diff > 0
-    assert misalignment_features(scores, 3) == [3]
 
 
 def test_random_direction_null():
