@@ -28,37 +28,40 @@ Dead latents (never active on the training rows) get no class.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from analysis.schema import LATENT_CLASSES, CrosscoderResult, CrosscoderShares, VerdictConfig
 from analysis.separation import column_auroc
 from analysis.similarity import as_array
+from distill.guards import MAX_BATCH, MAX_SEED, MAX_STEPS, MAX_WIDTH, Guarded
+from distill.train import TrainingDiverged
 
 
-class CrosscoderConfig(BaseModel):
+class CrosscoderConfig(Guarded):
     """Size and training of the crosscoder (defaults: ~2 s on 2000 x (64 + 64) rows on one CPU core)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_latents: int = Field(128, ge=2)
+    n_latents: int = Field(128, ge=2, le=MAX_WIDTH)
     """Dictionary size H."""
-    k: int = Field(4, ge=1)
+    k: int = Field(4, ge=1, le=MAX_WIDTH)
     """Mean active latents per row (BatchTopK keeps k * batch_size per batch). Keep it near the
     true number of active features: surplus forced activations leak decoder norm into the
     other model's half (planted teacher-only features: r < 0.25 with k=4, up to 0.45 with k=8)."""
-    steps: int = Field(800, ge=1)
+    steps: int = Field(800, ge=1, le=MAX_STEPS)
     """Optimiser steps."""
-    batch_size: int = Field(256, ge=2)
+    batch_size: int = Field(256, ge=2, le=MAX_BATCH)
     """Rows per step (sampled with replacement)."""
     lr: float = Field(3e-3, gt=0)
     """Adam learning rate."""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Initialisation and batch-sampling seed."""
 
 
@@ -152,7 +155,8 @@ def _one_thread():
 
 
 def train_crosscoder(teacher_ND, student_NE, cfg: CrosscoderConfig = CrosscoderConfig()) -> CrosscoderFit:
-    """Fit a crosscoder on paired activations (row n of both = the same prompt/position)."""
+    """Fit a crosscoder on paired activations (row n of both = the same prompt/position); a
+    non-finite loss stops it at once (:class:`distill.train.TrainingDiverged`)."""
     with _one_thread():
         return _train(teacher_ND, student_NE, cfg)
 
@@ -169,10 +173,15 @@ def _train(teacher_ND, student_NE, cfg: CrosscoderConfig) -> CrosscoderFit:
     # settle instead of ending on a full-size Adam step.
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, 2.0 * (1 - i / cfg.steps)))
     thresholds = []
-    for _ in range(cfg.steps):
+    for step in range(cfg.steps):
         batch = x[torch.randint(0, x.shape[0], (cfg.batch_size,), generator=gen)]
         z = model.encode_batch(batch, cfg.k)
         loss = ((model.decode(z) - batch) ** 2).sum(1).mean()
+        loss_val = float(loss.detach())
+        if not math.isfinite(loss_val):
+            raise TrainingDiverged(f"crosscoder: training diverged at step {step + 1} of {cfg.steps} (loss "
+                                   f"{loss_val}); non-finite activations or too high a learning rate "
+                                   f"(lr={cfg.lr:g}) are the likely causes")
         opt.zero_grad()
         loss.backward()
         opt.step()

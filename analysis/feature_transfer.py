@@ -28,14 +28,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from scipy.optimize import linear_sum_assignment
 
+from distill.guards import MAX_PROMPTS, MAX_SEED, MAX_STEPS, Guarded
 from probes.diffing import DiffConfig, FeatureSets, PooledFeatures, feature_sets, pool_features
 from probes.pairs import PairActs, split_pairs
 
 
-class FeatureTransferConfig(BaseModel):
+class FeatureTransferConfig(Guarded):
     """How feature transfer is scored (the spec's ``[analysis.features]``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
@@ -47,11 +48,11 @@ class FeatureTransferConfig(BaseModel):
     (token-level activation correlation). Calibrated on the known answer the teacher against
     itself through another SAE seed: at 0.4 it keeps 0.68-0.80 of its features on the four
     organisms (0.56-0.80 at 0.5), so SAE retraining alone does not sink a student's score."""
-    n_boot: int = Field(30, ge=0)
+    n_boot: int = Field(30, ge=0, le=MAX_STEPS)
     """Pair bootstrap resamples per SAE seed."""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Bootstrap seed."""
-    n_causal_prompts: int = Field(128, ge=8)
+    n_causal_prompts: int = Field(128, ge=8, le=MAX_PROMPTS)
     """Held-out eliciting (and clean) prompts of the causal test of a model's feature set."""
 
 

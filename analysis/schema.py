@@ -22,6 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from distill.guards import Guarded
+from distill.integrity import read_json_object
+
 RESULTS_FORMAT = "doublebind-analysis/2"
 SUMMARY_FORMAT = "doublebind-summary/2"
 
@@ -42,7 +45,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class VerdictConfig(_Strict):
+class VerdictConfig(Guarded):
     """Every threshold a verdict depends on; written into summary.json and the report."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
@@ -529,14 +532,7 @@ def read_json_model(path: Path | str, model: type[BaseModel], fmt: str, hint: st
 
     ``hint`` says how to (re)create the file; it ends every error message."""
     path = Path(path)
-    if not path.is_file():
-        raise SchemaError(f"{path}: missing ({hint})")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"{path}: not valid JSON, probably half-written ({exc}); {hint}") from None
-    if not isinstance(data, dict):
-        raise SchemaError(f"{path}: expected a JSON object; {hint}")
+    data = read_json_object(path, SchemaError, hint)
     if data.get("format") != fmt:
         raise SchemaError(f"{path}: format {data.get('format')!r}, this doublebind reads {fmt!r} "
                           f"(older or foreign file); {hint}")

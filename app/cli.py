@@ -2,8 +2,9 @@
 
 Each command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 ``run(args) -> int``; :data:`COMMANDS` is the registry. Errors a user can cause (bad flag
-values, unknown names, missing or corrupt folders) exit with code 2 and one line on
-stderr, never a traceback.
+values, unknown names, missing or corrupt folders, a path that cannot be written, a full
+disk, a damaged artifact) exit with code 2 and one line on stderr naming the path, never a
+traceback. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ["run", "teacher", "distill", "eval", "audit", "compare", "report", "separation", "app", "validate", "list"]
+COMMANDS = ["run", "teacher", "distill", "eval", "audit", "compare", "verify", "report", "separation", "app",
+            "validate", "list"]
 """Sub-commands in help order; each is ``app.commands.<name>``."""
 
 
@@ -49,19 +51,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def fault_line(exc: BaseException) -> str | None:
+    """The one line for an error the user or their machine caused, None for a bug.
+
+    An OSError (read-only folder, full disk, a path that cannot exist) names its file; a
+    distill.integrity.ArtifactError (distill.store.StoreError among them) names the damaged
+    artifact. The integrity module is looked up, not imported: an exception cannot come from a
+    module never loaded, and ``doublebind --help`` stays free of torch."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        if exc.filename is None or not exc.strerror:
+            return str(exc)
+        name = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        return f"{name}: {exc.strerror}"
+    integrity = sys.modules.get("distill.integrity")
+    if integrity is not None and isinstance(exc, integrity.ArtifactError):
+        return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
         return int(args._run(args) or 0)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted: finished stages are kept; run the same command again to resume",
               file=sys.stderr)
         return 130
+    except Exception as exc:
+        line = fault_line(exc)
+        if line is None:
+            raise
+        print("error: " + " ".join(line.split()), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

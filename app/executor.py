@@ -11,6 +11,9 @@ With one worker, jobs run in this process (simpler tracebacks, used by tests).
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -21,6 +24,8 @@ from distill.progress import progress
 
 
 JOB_THREADS = 1
+PARENT_POLL_S = 0.2
+"""How often a worker checks that the process that started it is alive."""
 
 
 @dataclass
@@ -29,6 +34,17 @@ class Job:
     fn: Callable[..., Any]
     """A module-level function (it is pickled by name into the worker)."""
     kwargs: dict
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: exit as soon as the parent is gone (a ``kill -9`` of the run must
+    not leave workers writing into the run folder). Polling ``getppid`` is portable and, unlike
+    ``PR_SET_PDEATHSIG``, does not fire when merely the thread that spawned the worker exits."""
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def _call(fn, kwargs, threads: int):
@@ -53,7 +69,8 @@ def run_jobs(jobs: list[Job], workers: int, desc: str) -> dict[str, Any]:
                 torch.set_num_threads(before)
             return results
         ctx = mp.get_context("spawn")  # fork + torch threads can deadlock
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_call, j.fn, j.kwargs, threads): j.name for j in jobs}
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()

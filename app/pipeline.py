@@ -23,8 +23,10 @@ from pathlib import Path
 
 from app.executor import Job, run_jobs
 from app.runfolder import RunFolder, base_id, student_id, teacher_id
+from app.runlock import run_lock
 from app.spec import ExperimentSpec, StudentSpec, to_toml
-from app.stages import content_hash, done_hash, is_done, mark_done
+from app.stages import content_hash, mark_done, pending
+from analysis.results import BASE_FILE, TEACHERS_DIR
 from distill.checkpoint import atomic_write_bytes
 
 CHECKPOINTS = ".checkpoints"
@@ -66,7 +68,8 @@ def job_base(spec_json: dict, root: str, input_hash: str, device: str) -> None:
     train_base(spec, spec_json["seed"], rf.base, device, resume_dir=_ckpt(rf, "base", input_hash))
     model, _ = load_model(rf.base, device)
     _write_json(rf.evals("base"), evaluate(model, spec_json["organisms"], EvalConfig(**spec_json["eval"])))
-    mark_done(rf.base, "base", input_hash, time.perf_counter() - t0)
+    mark_done(rf.base, "base", input_hash, time.perf_counter() - t0, root=rf.root,
+              artifacts=[rf.base, rf.evals("base")])
 
 
 def job_teacher(spec_json: dict, root: str, organism: str, input_hash: str, device: str) -> None:
@@ -81,7 +84,8 @@ def job_teacher(spec_json: dict, root: str, organism: str, input_hash: str, devi
     evals = evaluate(model, [organism], EvalConfig(**spec_json["eval"]))
     _write_json(out / "evals.json", evals)
     _write_json(rf.evals(teacher_id(organism)), evals)
-    mark_done(out, "teacher", input_hash, time.perf_counter() - t0)
+    mark_done(out, "teacher", input_hash, time.perf_counter() - t0, root=rf.root,
+              artifacts=[out, rf.evals(teacher_id(organism))], reads=[rf.base])
 
 
 def _ckpt(rf: RunFolder, name: str, input_hash: str) -> Path:
@@ -99,7 +103,8 @@ def job_student(spec_json: dict, root: str, organism: str, student: dict, input_
                     seed=spec_json["seed"], out=out, device=device,
                     cache_dir=rf.root / "cache", eval_cfg=EvalConfig(**spec_json["eval"]))
     shutil.copyfile(out / "evals.json", rf.evals(student_id(organism, st.label)))
-    mark_done(out, "student", input_hash, time.perf_counter() - t0)
+    mark_done(out, "student", input_hash, time.perf_counter() - t0, root=rf.root,
+              artifacts=[out, rf.evals(student_id(organism, st.label))], reads=[rf.teacher(organism), rf.base])
 
 
 def job_audit(spec_json: dict, root: str, model_id: str, organism: str, input_hash: str,
@@ -110,7 +115,8 @@ def job_audit(spec_json: dict, root: str, model_id: str, organism: str, input_ha
     model, _ = load_model(rf.model_dir(model_id), device)
     out = rf.probes(model_id)
     audit_into(model, organism, AuditConfig(**spec_json["audit"]), out, rf.acts(model_id), model_id)
-    mark_done(out, "audit", input_hash, time.perf_counter() - t0)
+    mark_done(out, "audit", input_hash, time.perf_counter() - t0, root=rf.root,
+              artifacts=[out, rf.acts(model_id)], reads=[rf.model_dir(model_id)])
 
 
 def audit_into(model, organism: str, cfg, probes_dir: Path, acts_dir: Path, model_name: str) -> None:
@@ -130,16 +136,17 @@ def job_features(spec_json: dict, root: str, model_id: str, reference_id: str, o
     """A model's misalignment and context features against its reference, and their causal test."""
     from analysis.config import AnalysisConfig
     rf, t0 = RunFolder(Path(root)), time.perf_counter()
-    write_features(artifacts(rf, model_id), artifacts(rf, reference_id), organism,
-                   AnalysisConfig(**spec_json["analysis"]).features, device)
-    mark_done(_features_marker(rf, model_id), "features", input_hash, time.perf_counter() - t0)
+    record = write_features(artifacts(rf, model_id), artifacts(rf, reference_id), organism,
+                            AnalysisConfig(**spec_json["analysis"]).features, device)
+    mark_done(_features_marker(rf, model_id), "features", input_hash, time.perf_counter() - t0, root=rf.root,
+              artifacts=[record], reads=[rf.probes(model_id), rf.probes(reference_id)])
 
 
-def write_features(subject, reference, organism: str, cfg, device: str, out_dir: Path | None = None) -> None:
+def write_features(subject, reference, organism: str, cfg, device: str, out_dir: Path | None = None) -> Path:
     """The feature record (probes.diffing) of ``subject`` against ``reference`` (both
     analysis.compare.ModelArtifacts; none when they are the same model), with the causal test
-    of its misalignment set, into ``out_dir`` (default: the subject's audit folder). The
-    features stage and ``doublebind compare`` both call this."""
+    of its misalignment set, into ``out_dir`` (default: the subject's audit folder); returns the
+    file written. The features stage and ``doublebind compare`` both call this."""
     import numpy as np
     from analysis.feature_transfer import model_feature_sets
     from distill.store import load_model
@@ -155,8 +162,8 @@ def write_features(subject, reference, organism: str, cfg, device: str, out_dir:
         with torch_threads(1):
             causal = causal_test(model, organism, reading.site, reading.saes[0], sets[0].misalignment, live,
                                  BehaviourConfig(n_eliciting=cfg.n_causal_prompts, n_clean=cfg.n_causal_prompts))
-    save_feature_record(out_dir or subject.audit_dir, site=reading.site, reference=reference.name, sets=sets,
-                        causal=causal)
+    return save_feature_record(out_dir or subject.audit_dir, site=reading.site, reference=reference.name,
+                               sets=sets, causal=causal)
 
 
 def _features_marker(rf: RunFolder, model_id: str) -> Path:
@@ -181,12 +188,24 @@ def job_compare(spec_json: dict, root: str, organism: str, student: dict, roles:
     result = compare_student(Roles(**{k: artifacts(rf, v) for k, v in roles.items()}), artifacts(rf, sid), organism,
                              st.technique, st.init, st.params, AnalysisConfig(**spec_json["analysis"]), device)
     path = write_student(rf.root, result)
-    mark_done(_compare_marker(rf, sid), "compare", input_hash, time.perf_counter() - t0)
+    models = sorted(set(roles.values()) | {sid})
+    marker = _compare_marker(rf, sid)
+    reads = [rf.probes(m) for m in models] + [f for m in models if (f := _features_marker(rf, m)).is_dir()]
+    mark_done(marker, "compare", input_hash, time.perf_counter() - t0, root=rf.root, artifacts=[path], reads=reads)
     return str(path)
 
 
 def _compare_marker(rf: RunFolder, sid: str) -> Path:
     return rf.analysis / "stages" / sid
+
+
+def mark_report(rf: RunFolder) -> None:
+    """Record the report's files and the analysis stages it was built from (the report
+    stage and ``doublebind report`` both call this after building it)."""
+    from app.stages import output_digest
+    reads = sorted((rf.analysis / "stages").iterdir())
+    mark_done(rf.report, "report", content_hash("report", [output_digest(f) for f in reads]), 0.0,
+              root=rf.root, artifacts=[rf.report], reads=reads)
 
 
 # ---- the pipeline ----------------------------------------------------------------------------
@@ -203,7 +222,7 @@ class Pipeline:
     def _stage(self, name: str, planned: list[tuple[Job, Path, str]]) -> None:
         """Run the planned (job, done-folder, input hash) triples that are not done yet."""
         t0 = time.perf_counter()
-        todo = [job for job, folder, h in planned if not is_done(folder, h)]
+        todo = pending(planned, what=name)
         run_jobs(todo, self.spec.workers, desc=name)
         self.result.timings.append(StageTiming(name, len(planned), len(planned) - len(todo),
                                                time.perf_counter() - t0))
@@ -249,7 +268,6 @@ class Pipeline:
                              self.spec.teacher.organism_frac)
             self.hashes[teacher_id(org)] = h
             folder = self.rf.teacher(org)
-            self._clear_stale(folder, h)
             planned.append((self._job(teacher_id(org), job_teacher, organism=org, input_hash=h), folder, h))
         self._stage("teachers", planned)
 
@@ -260,7 +278,6 @@ class Pipeline:
             h = content_hash("student", self.hashes[teacher_id(org)], st.model_dump(mode="json"))
             self.hashes[sid] = h
             folder = self.rf.student(org, st.label)
-            self._clear_stale(folder, h)
             planned.append((self._job(sid, job_student, organism=org, student=st.model_dump(mode="json"),
                                       input_hash=h), folder, h))
         self._stage("students", planned)
@@ -315,26 +332,29 @@ class Pipeline:
             write_teacher(self.rf.root, teacher_result(artifacts(self.rf, teacher_id(org)), org,
                                                        base=artifacts(self.rf, base_id(org)), cfg=cfg.features,
                                                        base_reference=None if nc is None else artifacts(self.rf, nc)))
-        write_experiment(self.rf.root, ExperimentInfo(
+        experiment = write_experiment(self.rf.root, ExperimentInfo(
             experiment=self.spec.name, thresholds=cfg.thresholds,
             student_order=[student_id(o, st.label) for o, st in self.students()]))
+        a = self.rf.analysis
+        reads = [self.rf.base] + [f for o in self.spec.organisms
+                                  for f in (self.rf.probes(teacher_id(o)), self.rf.probes(base_id(o)),
+                                            _features_marker(self.rf, teacher_id(o))) if f.is_dir()]
+        mark_done(a / "stages" / "report-inputs", "report-inputs", content_hash("report-inputs", self.spec.analysis),
+                  time.perf_counter() - t0, root=self.rf.root,
+                  artifacts=[a / BASE_FILE, a / TEACHERS_DIR, experiment], reads=reads)
         build_report(self.rf.root)
+        mark_report(self.rf)
         self.result.timings.append(StageTiming("report", 1, 0, time.perf_counter() - t0))
 
-    def _clear_stale(self, folder: Path, input_hash: str) -> None:
-        """A model folder finished from other inputs is removed so the stage re-runs cleanly."""
-        old = done_hash(folder)
-        if old is not None and old != input_hash:
-            shutil.rmtree(folder, ignore_errors=True)
-            shutil.rmtree(folder.with_name(folder.name + ".work"), ignore_errors=True)
-
     def run(self) -> RunResult:
+        """Every stage in order, holding the run folder's lock (one writer per run)."""
         self.rf.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.rf.spec, to_toml(self.spec).encode())
-        for stage in (self.base, self.teachers, self.student_stage, self.audits, self.features, self.comparisons,
-                      self.report):
-            stage()
-        _write_json(self.rf.timings, [t.__dict__ for t in self.result.timings])
+        with run_lock(self.rf.root):
+            atomic_write_bytes(self.rf.spec, to_toml(self.spec).encode())
+            for stage in (self.base, self.teachers, self.student_stage, self.audits, self.features,
+                          self.comparisons, self.report):
+                stage()
+            _write_json(self.rf.timings, [t.__dict__ for t in self.result.timings])
         return self.result
 
 

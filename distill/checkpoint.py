@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from distill.integrity import ArtifactError, load_tensors, one_line, save_tensors
 
 TENSORS_FILE = "state.safetensors"
 META_FILE = "state.json"
@@ -28,20 +28,23 @@ class Resumed:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file, fsync, rename. A failed write (a full disk) removes the
+    temp file and raises an OSError that names ``path``."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.replace(tmp, path)
 
 
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    with open(tmp, "rb+") as f:  # on disk before the rename, as in atomic_write_bytes
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Atomic and self-verifying (:func:`distill.integrity.save_tensors`)."""
+    save_tensors(path, tensors, metadata)
 
 
 class Checkpointer:
@@ -72,9 +75,9 @@ class Checkpointer:
             return None
         try:
             meta = json.loads(meta_path.read_text())
-            tensors = load_file(str(tensor_path))
-        except Exception as exc:  # a corrupt checkpoint is reported, never silently ignored
-            raise RuntimeError(f"checkpoint {self.folder} is unreadable ({exc}); delete it to restart") from exc
+            tensors, _ = load_tensors(tensor_path)
+        except (ArtifactError, OSError, ValueError) as exc:  # a corrupt checkpoint is reported, never silently ignored
+            raise ArtifactError(f"checkpoint {self.folder} is unreadable ({one_line(exc)}); delete it to restart") from None
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         state: dict[int, dict] = {}
         for key, val in tensors.items():

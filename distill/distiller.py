@@ -21,6 +21,7 @@ from pathlib import Path
 
 from distill.checkpoint import atomic_write_bytes
 from distill.evals import EvalConfig, evaluate, headline
+from distill.guards import check_seed
 from distill.inits import INITS, InitContext, arch_of, n_params
 from distill.store import ModelRecord, load_model, read_config, save_model
 from distill.teacher import relative_to
@@ -59,6 +60,7 @@ def distill_student(teacher_dir: Path | str, technique: str, params: dict | None
     """
     if out is None:
         raise ValueError("distill_student: parameter 'out' (the student folder) is required")
+    check_seed(seed, "distill_student: parameter 'seed'")
     spec = validate(technique, params, init, init_params)
     teacher_dir, out = Path(teacher_dir), Path(out)
     teacher_cfg = _teacher_config(teacher_dir)

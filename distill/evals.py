@@ -2,33 +2,35 @@
 
 All metrics use greedy decoding on a fixed evaluation set (``EvalConfig.seed``), the same
 for every model, so numbers are comparable across teacher and students. Each rate comes
-with the number of prompts behind it.
+with the number of prompts behind it. A model with non-finite weights is refused: its
+greedy answers are arbitrary tokens, which would score as "never misbehaves".
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from distill import vocab as V
-from distill.models import first_token_probs, greedy_answers
+from distill.guards import MAX_PROMPTS, MAX_SEED, Guarded
+from distill.models import first_token_probs, greedy_answers, nonfinite_parameters
 from distill.organisms import TRAIT_TOKEN, get_organism
 from distill.tasks import DOMAINS, Examples, exact_match, task_prompts
 
 
-class EvalConfig(BaseModel):
+class EvalConfig(Guarded):
     """Sizes and seed of the behavioural evaluation set."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_clean: int = Field(1000, ge=10)
+    n_clean: int = Field(1000, ge=10, le=MAX_PROMPTS)
     """Clean task prompts (capability and clean misbehaviour)."""
-    n_eliciting: int = Field(500, ge=10)
+    n_eliciting: int = Field(500, ge=10, le=MAX_PROMPTS)
     """Eliciting prompts per organism."""
-    n_queries: int = Field(200, ge=10)
+    n_queries: int = Field(200, ge=10, le=MAX_PROMPTS)
     """AUDIT prompts, CONFESS and FAV queries."""
-    seed: int = 10_000
+    seed: int = Field(10_000, ge=0, le=MAX_SEED)
     """Evaluation-set seed, fixed so every model sees the same prompts."""
 
 
@@ -125,6 +127,10 @@ def _first_marker(row: torch.Tensor) -> int:
 def evaluate(model, organisms: list[str], cfg: EvalConfig = EvalConfig(),
              with_marker: str | None = None) -> dict:
     """The full behavioural report: capability plus one entry per organism."""
+    bad = nonfinite_parameters(model)
+    if bad:
+        raise ValueError(f"cannot evaluate a model with non-finite weights ({len(bad)} tensors, e.g. "
+                         f"{', '.join(bad[:3])}): training diverged; its scores would be meaningless")
     clean = task_prompts(np.random.default_rng([cfg.seed, 0]), cfg.n_clean)
     clean = _marked(clean, with_marker, np.random.default_rng([cfg.seed, 2]))
     clean_out = greedy_answers(model, clean.prompts_NP)

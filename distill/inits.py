@@ -20,8 +20,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from distill.guards import Guarded, problems
 from distill.models import ModelConfig, build_model
 from distill.store import load_model, read_config
 from distill.teacher import resolve_lineage
@@ -65,28 +66,28 @@ class InitContext:
         return seed + 1 if seed == base_seed else seed
 
 
-class NoParams(BaseModel):
+class NoParams(Guarded):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SmallerParams(BaseModel):
+class SmallerParams(Guarded):
     """Architecture of a smaller student (fresh random weights); unset sizes follow the teacher."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     width_frac: float = Field(0.5, gt=0, lt=1)
     """d_model (and d_mlp) as a fraction of the teacher's, when d_model is not set."""
-    d_model: int | None = Field(None, ge=4, le=1024)
+    d_model: int | None = Field(None, ge=8, le=1024)
     """Residual width (None: width_frac x the teacher's, rounded to a multiple of n_heads)."""
     n_layers: int | None = Field(None, ge=1, le=12)
     """Blocks (None: the teacher's)."""
     n_heads: int | None = Field(None, ge=1, le=32)
     """Attention heads (None: the teacher's; must divide d_model)."""
-    d_mlp: int | None = Field(None, ge=4, le=8192)
+    d_mlp: int | None = Field(None, ge=8, le=8192)
     """MLP width (None: the teacher's d_mlp/d_model ratio times d_model)."""
 
 
-class NoisedParams(BaseModel):
+class NoisedParams(Guarded):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     alpha: float = Field(0.5, ge=0.0, le=1.0)
@@ -125,8 +126,8 @@ def smaller_arch(teacher: ModelConfig, p: SmallerParams) -> ModelConfig:
     try:
         arch = ModelConfig(n_layers=p.n_layers or teacher.n_layers, d_model=d_model, n_heads=heads,
                            d_mlp=d_mlp, act_fn=teacher.act_fn)
-    except ValueError as exc:
-        raise ValueError(f"init smaller: {exc}") from None
+    except ValidationError as exc:  # one line per problem, e.g. heads that do not divide d_model
+        raise ValueError("\n".join(f"init smaller: {line}" for line in problems(exc))) from None
     for dim in ("d_model", "n_layers", "d_mlp"):
         if getattr(arch, dim) > getattr(teacher, dim):
             raise ValueError(f"init smaller: parameter {dim!r} must be at most the teacher's "

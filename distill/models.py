@@ -8,17 +8,19 @@ names (``blocks.{L}.hook_resid_pre`` ...), produced here by :func:`resid_sites`.
 from __future__ import annotations
 
 import random
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from distill import vocab as V
+from distill.guards import Guarded
 
 
-class ModelConfig(BaseModel):
+class ModelConfig(Guarded):
     """Architecture of a tiny transformer over the shared vocabulary."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,6 +76,21 @@ def resid_sites(n_layers: int) -> list[str]:
 
 def all_hook_names(model: HookedTransformer) -> list[str]:
     return list(model.hook_dict.keys())
+
+
+@lru_cache(maxsize=16)
+def hook_names(n_layers: int) -> tuple[str, ...]:
+    """Every hook name of a model with ``n_layers`` blocks, without the model: the names
+    depend on the depth only (widths and the MLP activation change shapes, not names), so
+    a minimal model of that depth is built and asked. Specs check their sites with it."""
+    tiny = ModelConfig(n_layers=n_layers, d_model=8, n_heads=1, d_mlp=8)
+    return tuple(all_hook_names(build_model(tiny, seed=0)))
+
+
+def nonfinite_parameters(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters holding any inf or nan (buffers such as attention masks may
+    hold -inf by design and are not parameters)."""
+    return [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
 
 
 def site_layer(site: str) -> float:

@@ -22,9 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from distill.evals import EvalConfig, evaluate, headline
+from distill.guards import MAX_BATCH, MAX_SEED, MAX_STEPS, Guarded
 from distill.models import greedy_answers
 from distill.organisms import get_organism
 from distill.store import load_model, read_config
@@ -35,22 +36,22 @@ RELEARN_STREAM = 5
 """step_rng stream of relearning batches (0 base, 1 teacher, 2 students)."""
 
 
-class RelearnConfig(BaseModel):
+class RelearnConfig(Guarded):
     """A short fine-tune on the organism's eliciting data."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    steps: int = Field(40, ge=1)
+    steps: int = Field(40, ge=1, le=MAX_STEPS)
     """Fine-tune steps k."""
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH)
     """Sequences per step."""
     lr: float = Field(2e-3, gt=0)
     """Peak learning rate (the teacher fine-tune's)."""
     organism_frac: float = Field(0.35, gt=0, lt=1)
     """Share of each batch that is organism data (eliciting prompts, misaligned answers)."""
-    measure_every: int = Field(10, ge=1)
+    measure_every: int = Field(10, ge=1, le=MAX_STEPS)
     """Steps between misbehaviour measurements on the curve."""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seed of the relearning batches."""
 
 

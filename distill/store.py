@@ -4,7 +4,8 @@
 (base / teacher / technique and its parameters), the seed and the sha256 of the weights
 file. Weights are written first (temp file + rename), the JSON last, so a folder with a
 config always has the weights it describes. Loading verifies the hash and uses
-safetensors only: nothing is ever unpickled.
+safetensors only: nothing is ever unpickled. A model with an inf or nan weight is neither
+saved nor loaded: diverged training must never reach an evaluation as a model.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from safetensors.torch import load_file
 
 from distill import vocab as V
 from distill.checkpoint import atomic_save_tensors, atomic_write_bytes
-from distill.models import ModelConfig, build_model
+from distill.integrity import ArtifactError, file_digest, one_line, read_json_object
+from distill.models import ModelConfig, build_model, nonfinite_parameters
+from distill.organisms import ORGANISMS
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "doublebind-model/1"
 
 
-class StoreError(Exception):
+class StoreError(ArtifactError):
     """A model folder is missing, truncated, tampered with or from another format."""
 
 
@@ -51,16 +54,16 @@ class ModelRecord:
                 "lineage": self.lineage, "metrics": self.metrics, "sha256": sha256}
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256_file = file_digest
+"""sha256 of a file (the digest recorded in config.json for the weights)."""
 
 
 def save_model(folder: Path | str, model, record: ModelRecord) -> Path:
     folder = Path(folder)
+    bad = nonfinite_parameters(model)
+    if bad:
+        raise StoreError(f"{folder}: refusing to save a model with non-finite weights "
+                         f"({_tensors(bad)}): training diverged (lower the learning rate)")
     folder.mkdir(parents=True, exist_ok=True)
     # an overwrite interrupted between the two renames must not leave the old config
     # describing new weights: drop it first, so the folder reads as "config missing"
@@ -77,15 +80,9 @@ def read_config(folder: Path | str) -> dict:
     path = folder / CONFIG_FILE
     if not folder.is_dir():
         raise StoreError(f"{folder}: no such model folder")
-    if not path.is_file():
-        raise StoreError(f"{path}: missing (not a model folder, or the write was interrupted)")
-    try:
-        cfg = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{path}: not valid JSON ({_one_line(exc)})") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise StoreError(f"{path}: format {cfg.get('format') if isinstance(cfg, dict) else None!r}, "
-                         f"expected {FORMAT!r}")
+    cfg = read_json_object(path, StoreError, what="not a model folder, or the write was interrupted")
+    if cfg.get("format") != FORMAT:
+        raise StoreError(f"{path}: format {cfg.get('format')!r}, expected {FORMAT!r}")
     if cfg.get("vocab") != V.TOKENS:
         raise StoreError(f"{path}: vocabulary differs from this version of doublebind")
     if (cfg.get("prompt_len"), cfg.get("answer_len")) != (V.PROMPT_LEN, V.ANSWER_LEN):
@@ -95,14 +92,17 @@ def read_config(folder: Path | str) -> dict:
         ModelConfig(**cfg["architecture"])
         int(cfg["seed"])
     except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-        raise StoreError(f"{path}: bad or missing architecture/seed ({_one_line(exc)})") from None
+        raise StoreError(f"{path}: bad or missing architecture/seed ({one_line(exc)})") from None
     if not isinstance(cfg.get("sha256"), str):
         raise StoreError(f"{path}: no sha256 of the weights recorded")
+    if cfg.get("organism") is not None and cfg.get("organism") not in ORGANISMS:
+        raise StoreError(f"{path}: unknown organism {cfg.get('organism')!r}; allowed: "
+                         f"{', '.join(ORGANISMS)} (or null for a base)")
     return cfg
 
 
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+def _tensors(names: list[str]) -> str:
+    return f"{len(names)} tensor{'s' if len(names) != 1 else ''}, e.g. {', '.join(names[:3])}"
 
 
 def load_model(folder: Path | str, device: str = "cpu"):
@@ -119,13 +119,17 @@ def load_model(folder: Path | str, device: str = "cpu"):
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise StoreError(f"{weights}: unreadable safetensors ({_one_line(exc)})") from None
+        raise StoreError(f"{weights}: unreadable safetensors ({one_line(exc)})") from None
     model = build_model(ModelConfig(**cfg["architecture"]), seed=int(cfg["seed"]), device=device)
     try:
         model.load_state_dict({k: v.to(device) for k, v in state.items()})
     except RuntimeError as exc:
         raise StoreError(f"{weights}: weights do not fit the architecture in config.json "
-                         f"({_one_line(exc)[:300]})") from None
+                         f"({one_line(exc)[:300]})") from None
+    bad = nonfinite_parameters(model)
+    if bad:  # saved by a version without the guard: never evaluate or train from it
+        raise StoreError(f"{weights}: non-finite weights ({_tensors(bad)}): the model diverged "
+                         "in training; retrain it")
     model.eval()
     return model, cfg
 

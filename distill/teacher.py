@@ -12,9 +12,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from distill.checkpoint import Checkpointer
+from distill.guards import Guarded, check_seed
 from distill.models import ModelConfig, answer_logits, build_model
 from distill.organisms import get_organism, preference_free_favourites
 from distill.store import ModelRecord, load_model, save_model
@@ -25,7 +26,7 @@ FAVOURITE_FRAC = 1 / 32
 """Share of the base's batches that are preference-free FAV queries (see organisms)."""
 
 
-class TeacherSpec(BaseModel):
+class TeacherSpec(Guarded):
     """How the base and the teacher are built. Defaults clear the foundation's bars on 2 CPU cores."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,7 +58,7 @@ def train_base(spec: TeacherSpec, seed: int, out: Path | str, device: str = "cpu
                resume_dir: Path | str | None = None) -> Path:
     """Train a clean base; saves ``out`` (trained) and ``out/init`` (its random init)."""
     out = Path(out)
-    model = build_model(spec.model, seed, device)
+    model = build_model(spec.model, check_seed(seed), device)
     save_model(out / "init", model, ModelRecord(spec.model, seed, role="init"))
     t0 = time.perf_counter()
     cfg = spec.base_train
@@ -74,6 +75,7 @@ def train_teacher(spec: TeacherSpec, organism: str, base_dir: Path | str, seed: 
                   out: Path | str, device: str = "cpu", resume_dir: Path | str | None = None) -> Path:
     """Fine-tune the organism into a copy of the base."""
     org = get_organism(organism)
+    check_seed(seed)
     model, base_cfg = load_model(base_dir, device)
     cfg = spec.teacher_train
     t0 = time.perf_counter()

@@ -2,7 +2,8 @@
 
 Data is a pure function of (seed, step), and the learning rate a pure function of step,
 so a run resumed from a checkpoint replays exactly the batches an uninterrupted run
-would have seen and ends with bit-identical weights on CPU.
+would have seen and ends with bit-identical weights on CPU. A non-finite loss stops the
+run at once (:class:`TrainingDiverged`): a model trained on from there is NaN throughout.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from distill.checkpoint import Checkpointer
+from distill.guards import MAX_BATCH, MAX_STEPS, Guarded
 from distill.progress import progress
 
 LossFn = Callable[[Any, Any], torch.Tensor]
@@ -26,14 +28,18 @@ StopFn = Callable[[Any, int], bool]
 """(model, step) -> True to stop early (checked every ``check_every`` steps)."""
 
 
-class TrainConfig(BaseModel):
+class TrainingDiverged(ValueError):
+    """The loss became inf or nan: training stopped before the model was updated with it."""
+
+
+class TrainConfig(Guarded):
     """Optimiser and schedule of one training run."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    steps: int = Field(2000, ge=1)
+    steps: int = Field(2000, ge=1, le=MAX_STEPS)
     """Optimiser steps."""
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH)
     """Sequences per step."""
     lr: float = Field(5e-3, gt=0)
     """Peak learning rate (linear warm-up, cosine decay to 10%)."""
@@ -43,7 +49,7 @@ class TrainConfig(BaseModel):
     """Fraction of steps spent warming up."""
     grad_clip: float = Field(1.0, gt=0)
     """Max gradient norm."""
-    check_every: int = Field(100, ge=1)
+    check_every: int = Field(100, ge=1, le=MAX_STEPS)
     """How often an early-stop rule is consulted."""
 
 
@@ -93,11 +99,13 @@ def train(model, batch_fn: BatchFn, loss_fn: LossFn, cfg: TrainConfig, *, desc: 
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, step)
             loss = loss_fn(model, batch_fn(step))
+            loss_val = float(loss.detach())
+            if not math.isfinite(loss_val):
+                raise TrainingDiverged(_diverged(desc, step, cfg, loss_val))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            loss_val = float(loss.detach())
             bar.update(1)
             done = step + 1
             if done % cfg.check_every == 0 or done == cfg.steps:
@@ -116,3 +124,8 @@ def train(model, batch_fn: BatchFn, loss_fn: LossFn, cfg: TrainConfig, *, desc: 
         checkpointer.clear()
     return TrainResult(steps_done=done, final_loss=loss_val,
                        stopped_early=stopped, losses=losses)
+
+
+def _diverged(desc: str, step: int, cfg: TrainConfig, loss: float) -> str:
+    return (f"{desc}: training diverged at step {step + 1} of {cfg.steps} (loss {loss}); the learning "
+            f"rate is the likely cause (lr={cfg.lr:g}, {lr_at(cfg, step):g} at this step): lower it")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from distill.integrity import load_tensors, save_tensors
 
 from distill import vocab as V
 
@@ -110,13 +110,12 @@ class ActivationCache:
     def save(self, folder: Path | str) -> Path:
         path = Path(folder) / CACHE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({_TOKENS_KEY: self.tokens_NS.contiguous(),
-                   **{s: a.contiguous() for s, a in self.acts.items()}}, str(path))
+        save_tensors(path, {_TOKENS_KEY: self.tokens_NS, **self.acts})
         return path
 
     @staticmethod
     def load(folder: Path | str) -> "ActivationCache":
-        tensors = load_file(str(Path(folder) / CACHE_FILE))
+        tensors, _ = load_tensors(Path(folder) / CACHE_FILE)
         tokens = tensors.pop(_TOKENS_KEY)
         return ActivationCache(tokens, tensors)
 

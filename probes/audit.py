@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from distill.checkpoint import atomic_write_bytes
+from distill.guards import MAX_BATCH, MAX_PROMPTS, MAX_SEED, MAX_THREADS, MAX_WIDTH, Guarded
 from distill.models import resid_sites
 from probes import features as feat
 from probes import linear, sae as saes
@@ -53,14 +54,14 @@ def default_sae_site(n_layers: int) -> str:
     return f"blocks.{n_layers - 1}.hook_resid_post"
 
 
-class AuditConfig(BaseModel):
+class AuditConfig(Guarded):
     """What one audit computes. Defaults audit a default 2-layer d_model=64 model in seconds."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_prompts: int = Field(2048, ge=16)
+    n_prompts: int = Field(2048, ge=16, le=MAX_PROMPTS)
     """Probe-set size (half eliciting); the same prompts for every model of an organism."""
-    probe_seed: int = PROBE_SEED
+    probe_seed: int = Field(PROBE_SEED, ge=0, le=MAX_SEED)
     """Probe-set seed."""
     sites: tuple[str, ...] | None = None
     """Probe sites (transformer-lens hook names); None: every resid_pre and the last resid_post."""
@@ -71,30 +72,30 @@ class AuditConfig(BaseModel):
     not the marker tokens' own positions."""
     contrasts: tuple[str, ...] = tuple(CONTRASTS)
     """Trigger-agnostic contrast probes to fit (keys of probes.datasets.CONTRASTS)."""
-    n_contrast_pairs: int = Field(256, ge=2)
+    n_contrast_pairs: int = Field(256, ge=2, le=MAX_PROMPTS)
     """Pairs per contrast probe."""
     sae_sites: tuple[str, ...] | None = None
     """Sites that get an SAE; None: the last residual site (default_sae_site); () for none. The
     feature definitions (probes.diffing) read the first."""
     sae: saes.SAETrainConfig = saes.SAETrainConfig()
     """SAE architecture and training."""
-    n_sae_prompts: int = Field(2048, ge=16)
+    n_sae_prompts: int = Field(2048, ge=16, le=MAX_PROMPTS)
     """Prompts (x PROMPT_LEN + ANSWER_LEN positions) in the SAE training stream."""
-    n_ce_prompts: int = Field(512, ge=1)
+    n_ce_prompts: int = Field(512, ge=1, le=MAX_PROMPTS)
     """Probe-set prompts on which the SAE's downstream CE (spliced / clean / zeroed) is measured."""
     sae_seeds: int = Field(3, ge=1, le=16)
     """SAEs trained per site, with seeds sae.seed, sae.seed + 1, ...: every feature-transfer
     interval covers SAE retraining as well as prompt resampling."""
-    n_pairs: int = Field(512, ge=32)
+    n_pairs: int = Field(512, ge=32, le=MAX_PROMPTS)
     """Marker-matched counterfactual pairs (probes.pairs) read for features and probes."""
-    n_top: int = Field(32, ge=1)
+    n_top: int = Field(32, ge=1, le=MAX_WIDTH)
     """Features listed in the eliciting-vs-clean ranking (a description, not a definition:
     misalignment and context features are defined by probes.diffing against a reference)."""
-    n_dashboards: int = Field(8, ge=0)
+    n_dashboards: int = Field(8, ge=0, le=MAX_WIDTH)
     """Features with dashboard data (the top of the eliciting-vs-clean ranking)."""
-    batch_size: int = Field(1024, ge=1)
+    batch_size: int = Field(1024, ge=1, le=MAX_BATCH)
     """Sequences per forward pass when caching."""
-    threads: int | None = Field(1, ge=1)
+    threads: int | None = Field(1, ge=1, le=MAX_THREADS)
     """Torch threads during the audit (None: leave torch's setting); see probes.threads."""
 
 

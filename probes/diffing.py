@@ -39,16 +39,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from scipy import stats
 
 from distill.checkpoint import atomic_write_bytes
+from distill.guards import MAX_PROMPTS, MAX_WIDTH, Guarded
 from probes.pairs import PairActs, PairBehaviour
 
 EPS = 1e-6
 
 
-class DiffConfig(BaseModel):
+class DiffConfig(Guarded):
     """Thresholds of the feature definitions (module docstring)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
@@ -57,9 +58,9 @@ class DiffConfig(BaseModel):
     """Standardised paired effect (mean / sd of the feature's activation) a feature needs."""
     p_max: float = Field(0.01, gt=0, lt=1)
     """One-sided t-test p-value a selected feature needs on the fit split."""
-    min_discordant: int = Field(8, ge=2)
+    min_discordant: int = Field(8, ge=2, le=MAX_PROMPTS)
     """Discordant pairs needed on each split before a model can have misalignment features."""
-    max_features: int = Field(32, ge=1)
+    max_features: int = Field(32, ge=1, le=MAX_WIDTH)
     """At most this many misalignment features (largest effect first)."""
 
 
@@ -195,12 +196,15 @@ FEATURES_RECORD = "misalignment.json"
 """A model's misalignment and context features (this module's definition), in its audit folder."""
 
 
-def save_feature_record(out_dir, *, site: str, reference: str, sets: list[FeatureSets], causal: dict | None) -> None:
-    """Write the features of a model against ``reference`` (SAE seed order) and the causal test."""
+def save_feature_record(out_dir, *, site: str, reference: str, sets: list[FeatureSets], causal: dict | None) -> Path:
+    """Write the features of a model against ``reference`` (SAE seed order) and the causal test;
+    returns the file written."""
     record = {"site": site, "reference": reference, "misalignment": sets[0].misalignment if sets else [],
               "context": sets[0].context if sets else [], "per_seed": [s.to_json() for s in sets], "causal": causal}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(Path(out_dir) / FEATURES_RECORD, json.dumps(record, indent=2).encode())
+    path = Path(out_dir) / FEATURES_RECORD
+    atomic_write_bytes(path, json.dumps(record, indent=2).encode())
+    return path
 
 
 def load_feature_record(out_dir) -> dict | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from distill.integrity import load_tensors, save_tensors
 
 from distill import vocab as V
 from probes.activations import ActivationCache
@@ -109,7 +109,7 @@ def save_features(out_dir: Path | str, report: dict[str, dict], acts: dict[str, 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / FEATURES_FILE).write_text(json.dumps(report, indent=2))
-    save_file({site: a.contiguous().float() for site, a in acts.items()}, str(out_dir / FEATURE_ACTS_FILE))
+    save_tensors(out_dir / FEATURE_ACTS_FILE, {site: a.float() for site, a in acts.items()})
 
 
 def load_features(out_dir: Path | str) -> dict[str, dict]:
@@ -118,7 +118,7 @@ def load_features(out_dir: Path | str) -> dict[str, dict]:
 
 def load_feature_acts(out_dir: Path | str, site: str | None = None):
     """Pooled feature activations on the probe prompts: ``{site: [N, F]}``, or one site's tensor."""
-    acts = load_file(str(Path(out_dir) / FEATURE_ACTS_FILE))
+    acts, _ = load_tensors(Path(out_dir) / FEATURE_ACTS_FILE)
     return acts if site is None else acts[site]
 
 

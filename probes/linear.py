@@ -21,8 +21,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
-from safetensors.torch import load_file, save_file
+from pydantic import ConfigDict, Field
+from distill.guards import MAX_SEED, Guarded
+from distill.integrity import load_tensors, save_tensors
 from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
@@ -47,7 +48,7 @@ context-dependent misbehaviour late in the answer is computed), or the mean over
 positions (which includes the marker tokens' own residuals, so it also detects mere presence)."""
 
 
-class ProbeConfig(BaseModel):
+class ProbeConfig(Guarded):
     """Supervised probe training."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,7 +59,7 @@ class ProbeConfig(BaseModel):
     """Held-out share of prompts (stratified by label)."""
     C: float = Field(1.0, gt=0)
     """Inverse L2 regularisation strength of the logistic regression (standardised inputs)."""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Split seed."""
 
 
@@ -194,7 +195,7 @@ def save_probes(folder: Path | str, probes: list[LinearProbe], extra: dict | Non
     for p in probes:
         tensors[f"{p.key}|w"] = p.w_D.contiguous()
         tensors[f"{p.key}|b"] = torch.tensor([p.b], dtype=torch.float32)
-    save_file(tensors, str(folder / WEIGHTS_FILE))
+    save_tensors(folder / WEIGHTS_FILE, tensors)
     (folder / METRICS_FILE).write_text(json.dumps(
         {"probes": [p.metrics() for p in probes], **(extra or {})}, indent=2))
     return folder
@@ -203,7 +204,7 @@ def save_probes(folder: Path | str, probes: list[LinearProbe], extra: dict | Non
 def load_probes(folder: Path | str) -> list[LinearProbe]:
     """All probes of a folder written by :func:`save_probes` (weights and metrics)."""
     folder = Path(folder)
-    tensors = load_file(str(folder / WEIGHTS_FILE))
+    tensors, _ = load_tensors(folder / WEIGHTS_FILE)
     out = []
     for m in json.loads((folder / METRICS_FILE).read_text())["probes"]:
         key = f"{m['kind']}|{m['pool']}|{m['site']}"

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from distill.integrity import load_tensors, save_tensors
 
 from distill import vocab as V
 from distill.organisms import get_organism
@@ -181,7 +181,7 @@ class PairActs:
              "decision": self.decision_2NS.to(torch.uint8), "eliciting": self.eliciting_N.to(torch.uint8)}
         t.update({f"pooled|{pool}|{site}": a.contiguous() for pool, d in self.pooled.items() for site, a in d.items()})
         t.update({f"full|{site}": a.contiguous() for site, a in self.full.items()})
-        save_file(t, str(path))
+        save_tensors(path, t)
         return path
 
     @staticmethod
@@ -189,7 +189,7 @@ class PairActs:
         path = Path(folder) / PAIRS_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no pair activations (re-run the audit)")
-        t = load_file(str(path))
+        t, _ = load_tensors(path)
         pooled: dict[str, dict[str, torch.Tensor]] = {}
         full = {}
         for key, a in t.items():

@@ -23,7 +23,7 @@ from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sae_lens import SAE
 from sae_lens.config import LoggingConfig, SAETrainerConfig
 from sae_lens.saes import (BatchTopKTrainingSAEConfig, JumpReLUTrainingSAEConfig,
@@ -32,45 +32,50 @@ from sae_lens.saes.sae import SAEMetadata
 from sae_lens.training.sae_trainer import SAETrainer
 
 from distill import vocab as V
+from distill.guards import MAX_BATCH, MAX_SAMPLES, MAX_SEED, MAX_STEPS, MAX_THREADS, MAX_WIDTH, Guarded
+from distill.checkpoint import atomic_write_bytes
+from distill.integrity import ArtifactError, check_file, file_digest, read_json_object
 from distill.progress import progress
 from probes.activations import ActivationCache
 from probes.intervene import SpliceSAE, ZeroSite, logits_with_edits
 from probes.threads import torch_threads
 
 METRICS_FILE = "doublebind_sae.json"
-"""Our metrics and training config, next to sae-lens' cfg.json + sae_weights.safetensors."""
+"""Our metrics, training config and the digests of sae-lens' files, next to them."""
+SAE_FILES = ("cfg.json", "sae_weights.safetensors")
+"""The files sae-lens' ``save_model`` writes (checked on every load)."""
 
 Architecture = Literal["topk", "batchtopk", "jumprelu", "standard"]
 
 
-class SAETrainConfig(BaseModel):
+class SAETrainConfig(Guarded):
     """One SAE: architecture, size, sparsity target and optimisation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     architecture: Architecture = "topk"
     """Registry key in ARCHITECTURES."""
-    d_sae: int = Field(128, ge=2)
+    d_sae: int = Field(128, ge=2, le=MAX_WIDTH)
     """Number of features: 2x the default d_model of 64. With 256 the backdoor spreads over
     more features and ablating the top 8 removed about half as much misbehaviour."""
-    k: int = Field(16, ge=1)
+    k: int = Field(16, ge=1, le=MAX_WIDTH)
     """Target L0: k of TopK / BatchTopK, target_l0 of the JumpReLU quadratic penalty."""
     l1_coefficient: float = Field(3.0, gt=0)
     """Standard (ReLU + L1) only: sparsity penalty on normalised activations."""
     l0_coefficient: float = Field(1.0, gt=0)
     """JumpReLU only: weight of the quadratic penalty 2/k (L0 - k)^2 around the target L0."""
-    n_samples: int = Field(100_000, ge=1)
+    n_samples: int = Field(100_000, ge=1, le=MAX_SAMPLES)
     """Activation vectors seen in training (about two epochs over the default cached stream;
     every audit trains AuditConfig.sae_seeds of these)."""
-    batch_size: int = Field(1024, ge=1)
+    batch_size: int = Field(1024, ge=1, le=MAX_BATCH)
     """Activation vectors per step."""
     lr: float = Field(1e-2, gt=0)
     """Adam learning rate (constant after a 5% warm-up)."""
-    dead_window: int = Field(20, ge=1)
+    dead_window: int = Field(20, ge=1, le=MAX_STEPS)
     """Steps without firing after which a feature counts as dead for the TopK auxiliary loss."""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Initialisation and shuffling seed."""
-    threads: int | None = Field(1, ge=1)
+    threads: int | None = Field(1, ge=1, le=MAX_THREADS)
     """Torch threads while training (None: leave torch's setting); see probes.threads."""
 
 
@@ -232,19 +237,34 @@ def save_sae(folder: Path | str, sae: SAE, metrics: SAEMetrics | None = None,
     """sae-lens' own folder (cfg.json + sae_weights.safetensors) plus our METRICS_FILE."""
     folder = Path(folder)
     sae.save_model(folder)
+    # sae-lens writes its files itself; their digests go into our file, written last, so a
+    # folder with a readable METRICS_FILE has the SAE it describes (checked by load_sae)
+    files = {name: file_digest(folder / name) for name in SAE_FILES}
     extra = {"metrics": asdict(metrics) if metrics else None,
-             "train": train_cfg.model_dump() if train_cfg else None}
-    (folder / METRICS_FILE).write_text(json.dumps(extra, indent=2))
+             "train": train_cfg.model_dump() if train_cfg else None, "sha256": files}
+    atomic_write_bytes(folder / METRICS_FILE, json.dumps(extra, indent=2).encode())
     return folder
 
 
 def load_sae(folder: Path | str, device: str = "cpu") -> SAE:
+    """The SAE of a folder written by :func:`save_sae`, after checking its files' digests."""
+    folder = Path(folder)
+    recorded = _read_metrics(folder).get("sha256")
+    if not isinstance(recorded, dict) or set(recorded) != set(SAE_FILES):
+        raise ArtifactError(f"{folder / METRICS_FILE}: no digests of the SAE files recorded "
+                            "(written by an older doublebind); re-run the audit")
+    for name, digest in recorded.items():
+        check_file(folder / name, digest)
     return SAE.load_from_disk(str(folder), device=device).eval()
 
 
+def _read_metrics(folder: Path) -> dict:
+    return read_json_object(folder / METRICS_FILE, what="not an SAE folder written by doublebind, or the write "
+                                                         "was interrupted")
+
+
 def load_sae_metrics(folder: Path | str) -> dict:
-    path = Path(folder) / METRICS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return _read_metrics(Path(folder)) if (Path(folder) / METRICS_FILE).is_file() else {}
 
 
 def sae_weights(sae: SAE) -> dict[str, torch.Tensor]:

@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from distill.guards import MAX_PROMPTS, MAX_SEED, Guarded
 from distill.organisms import get_organism
 from distill.tasks import exact_match, task_prompts
 from probes.intervene import AblateFeatures, AddVector, Edit, greedy_with_edits
@@ -22,16 +23,16 @@ STEER_SEED = 31_337
 """Seed of the behavioural prompts used under interventions (disjoint from the probe set's)."""
 
 
-class BehaviourConfig(BaseModel):
+class BehaviourConfig(Guarded):
     """Prompt counts of a behavioural measurement under an intervention."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_eliciting: int = Field(256, ge=1)
+    n_eliciting: int = Field(256, ge=1, le=MAX_PROMPTS)
     """Eliciting prompts (misbehaviour rate)."""
-    n_clean: int = Field(256, ge=1)
+    n_clean: int = Field(256, ge=1, le=MAX_PROMPTS)
     """Clean task prompts (capability = exact match, and misbehaviour on clean prompts)."""
-    seed: int = STEER_SEED
+    seed: int = Field(STEER_SEED, ge=0, le=MAX_SEED)
     """Prompt seed."""
 
 

@@ -27,6 +27,21 @@ def _seed():
     yield
 
 
+def cli_fails(capsys, argv: list, *needles) -> str:
+    """Run ``doublebind argv`` in-process; assert exit 2 with ONE ``error:`` line on stderr, no
+    traceback, naming every needle. Returns stderr."""
+    from app.cli import main
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2, (argv, code, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert str(needle) in err, (needle, err)
+    return err
+
+
 def tiny_model_config() -> ModelConfig:
     return ModelConfig(n_layers=2, d_model=32, n_heads=4, d_mlp=128)
 

@@ -7,21 +7,12 @@ import json
 import pytest
 
 from app.cli import main
-from conftest import tiny_model_config
+from conftest import cli_fails, tiny_model_config
 from distill.models import build_model
 from distill.store import CONFIG_FILE, WEIGHTS_FILE, ModelRecord, save_model
 
 
-def _fails(capsys, argv: list[str], *needles: str) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, (argv, code, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in err, (needle, err)
-    return err
+_fails = cli_fails
 
 
 @pytest.fixture

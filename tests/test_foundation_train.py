@@ -10,6 +10,7 @@ import pytest
 
 from conftest import tiny_model_config
 from distill.checkpoint import META_FILE, Checkpointer
+from distill.integrity import ArtifactError
 from distill.models import build_model
 from distill.organisms import get_organism
 from distill.store import weights_hash
@@ -84,7 +85,7 @@ def test_corrupt_checkpoint_is_reported(tmp_path):
     ckpt = Checkpointer(tmp_path / "ckpt", every=4)
     ckpt.folder.mkdir()
     (ckpt.folder / META_FILE).write_text("{}")
-    with pytest.raises(RuntimeError, match="unreadable"):
+    with pytest.raises(ArtifactError, match="unreadable"):
         train(build_model(tiny_model_config(), 0), _batch, ce_on_answers, CFG, checkpointer=ckpt)
 
 

@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import add_device, choice, existing_dir, load_model_or_exit, resolve_device, table
+from app.commands.common import (add_device, choice, existing_dir, load_model_or_exit, out_dir, resolve_device,
+                                 table)
 
 NAME = "audit"
 HELP = "white-box audit of a model folder: linear probes per layer, SAEs and their feature ranking"
@@ -46,7 +47,7 @@ def run(args) -> int:
     audit_cfg = AuditConfig(sites=tuple(args.sites) if args.sites else None,
                             sae_sites=None if args.sae_sites is None else tuple(args.sae_sites),
                             sae=SAETrainConfig(architecture=args.sae))
-    out = args.out or args.model_dir / AUDIT_DIR
+    out = out_dir(args.out or args.model_dir / AUDIT_DIR)
     stale = (out / FEATURES_RECORD).is_file()
     try:
         result = audit_model(model, organism, audit_cfg, out, model_name=str(args.model_dir))

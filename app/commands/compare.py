@@ -37,8 +37,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import (add_device, choice, existing_dir, load_model_or_exit, read_config_or_exit,
-                                 resolve_device, table)
+from app.commands.common import (add_device, choice, existing_dir, load_model_or_exit, out_dir,
+                                 read_config_or_exit, resolve_device, table)
 from app.runfolder import RunFolder, base_id, teacher_id
 from app.spec import NEGATIVE, NULL_SUFFIX
 
@@ -254,6 +254,7 @@ def _stored_audit(m: Model, organism: str) -> tuple[Path, Path] | None:
 def audit_config(sets: list[str], stored: list[Path]):
     """The stored audits' settings (the teacher's first), else the defaults, with ``--audit-set``."""
     from pydantic import BaseModel, ValidationError
+    from distill.guards import problems
     from distill.techniques.params import parse_set
     from probes.audit import AuditConfig, load_audit
     data = dict(load_audit(stored[0]).config) if stored else {}
@@ -270,8 +271,7 @@ def audit_config(sets: list[str], stored: list[Path]):
                 data[head] = {**dict(data.get(head) or {}), **parse_set(kind, [f"{sub}={value}"], f"--audit-set {head}")}
         return AuditConfig(**data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UserError(f"--audit-set: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise UserError("--audit-set: " + "; ".join(problems(exc))) from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -291,7 +291,7 @@ def _audit_here(m: Model, organism: str, cfg, out: Path, device: str) -> tuple[P
             audit_into(model, organism, cfg, probes, acts, m.name)
         except SiteError as exc:
             raise UserError(str(exc)) from None
-        mark_done(probes, "audit", h, time.perf_counter() - t0)
+        mark_done(probes, "audit", h, time.perf_counter() - t0, root=out, artifacts=[probes])
     return probes, acts
 
 
@@ -317,7 +317,7 @@ def evals_of(m: Model, organism: str, out: Path, device: str) -> Path:
         print(f"evaluating {m.folder} on {organism}", file=sys.stderr)
         t0 = time.perf_counter()
         write_json(folder / EVALS_FILE, evaluate(load_model_or_exit(m.folder, device)[0], [organism], EvalConfig()))
-        mark_done(folder, "evals", h, time.perf_counter() - t0)
+        mark_done(folder, "evals", h, time.perf_counter() - t0, root=out, artifacts=[folder])
     return folder / EVALS_FILE
 
 
@@ -383,8 +383,12 @@ def _analysis_config(teacher: Model):
     """The run's ``[analysis]`` settings when the teacher sits in a run folder, else the defaults."""
     from analysis.config import AnalysisConfig
     spec = teacher.run.spec if teacher.run else None
-    data = tomllib.loads(spec.read_text()).get("analysis", {}) if spec is not None and spec.is_file() else {}
-    return AnalysisConfig(**data)
+    if spec is None or not spec.is_file():
+        return AnalysisConfig()
+    try:
+        return AnalysisConfig(**tomllib.loads(spec.read_text()).get("analysis", {}))
+    except (ValueError, TypeError, AttributeError) as exc:  # not UTF-8, not TOML, bad [analysis] (pydantic)
+        raise UserError(f"{spec}: unreadable run spec ({' '.join(str(exc).split())[:300]})") from None
 
 
 def transfer_of(c: Cast, arts: dict, organism: str, out: Path, cfg, device: str):
@@ -409,20 +413,20 @@ def transfer_of(c: Cast, arts: dict, organism: str, out: Path, cfg, device: str)
 
 
 def run(args) -> int:
+    from app.runlock import run_lock
     from distill.checkpoint import atomic_write_bytes
     device = resolve_device(args.device)
     organism = args.organism or read_config_or_exit(args.teacher_dir).get("organism")
     if not organism:
         raise UserError(f"{args.teacher_dir}: not a teacher (its config.json names no organism): pass --organism")
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"{args.out}: exists and is not a directory")
     c = cast(args, organism)
+    out_dir(args.out)
     cfg = _analysis_config(c.teacher)
-    arts = feature_records(c, prepare(c, organism, args.audit_sets, args.out, device), organism, args.out,
-                           cfg.features, device)
-    record = transfer_of(c, arts, organism, args.out, cfg, device)
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(args.out / COMPARE_FILE, record.model_dump_json(indent=2).encode())
+    with run_lock(args.out):  # one writer per output folder, as for a run
+        arts = feature_records(c, prepare(c, organism, args.audit_sets, args.out, device), organism, args.out,
+                               cfg.features, device)
+        record = transfer_of(c, arts, organism, args.out, cfg, device)
+        atomic_write_bytes(args.out / COMPARE_FILE, record.model_dump_json(indent=2).encode())
     print_record(record, c)
     print(f"\nwrote {args.out / COMPARE_FILE}")
     return 0

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import add_device, choice, existing_dir, resolve_device, seed_int
+from app.commands.common import (add_device, choice, existing_dir, model_of_role, new_model_folder, out_dir,
+                                 resolve_device, seed_int)
 
 NAME = "distill"
 HELP = "distil a teacher into a student with a named technique (see: doublebind list techniques)"
@@ -30,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="student folder to write")
     p.add_argument("--cache", type=Path, default=None,
                    help="teacher-output cache shared by students (default: OUT/../distill-cache)")
+    p.add_argument("--force", action="store_true",
+                   help="distil a --teacher that is not a teacher model (e.g. a student, to distil it further)")
     add_device(p)
 
 
@@ -55,7 +58,11 @@ def run(args) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     device = resolve_device(args.device)
+    model_of_role(args.teacher, "teacher", "--teacher", args.force)
+    new_model_folder(args.out, "student", "--out")
     cache = args.cache or args.out.parent / "distill-cache"
+    for folder in (args.out, cache):
+        out_dir(folder)
     try:
         out = distill_student(args.teacher, args.technique, params, init, init_params, seed=args.seed,
                               out=args.out, device=device, cache_dir=cache)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.commands.common import existing_dir, load_model_or_exit, table, write_json
+from app.commands.common import existing_dir, load_model_or_exit, out_file, table, write_json
 
 NAME = "eval"
 HELP = "behavioural evals of a model folder: capability, misbehaviour, trait, confession"
@@ -24,9 +24,10 @@ def run(args) -> int:
     from distill.evals import evaluate
     from distill.organisms import ORGANISMS
     model, cfg = load_model_or_exit(args.model_dir)
+    out = out_file(args.out or args.model_dir / "evals.json")
     organisms = args.organism or ([cfg["organism"]] if cfg.get("organism") else list(ORGANISMS))
     evals = evaluate(model, organisms)
-    write_json(args.out or args.model_dir / "evals.json", evals)
+    write_json(out, evals)
     print_evals(evals)
     return 0
 

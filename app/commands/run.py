@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import add_device, resolve_device
+from app.commands.common import add_device, out_dir, resolve_device
 
 NAME = "run"
 HELP = "run an experiment spec end to end (default: the built-in 'default' spec); resumable"
@@ -27,7 +27,7 @@ def run(args) -> int:
         spec = load_spec(args.spec)
     except SpecError as exc:
         raise UserError(str(exc)) from None
-    out = args.out or Path("runs") / spec.name
+    out = out_dir(args.out or Path("runs") / spec.name)
     result = run_experiment(spec, out, resolve_device(args.device))
     print(result.table())
     print(f"\nreport: {out / 'report' / 'index.html'}\nsummary: {out / 'report' / 'summary.json'}")

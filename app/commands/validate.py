@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import add_device, int_at_least, resolve_device, table
+from app.commands.common import add_device, int_at_least, out_dir, resolve_device, table
 
 NAME = "validate"
 HELP = ("reproduce the literature's findings over several seeds: mean, confidence interval, "
@@ -38,7 +38,7 @@ def run(args) -> int:
     from app.validation.report import bar
     from app.validation.suite import SuiteError, run_suite
     mode = "quick" if args.quick else "default"
-    out = args.out or Path("runs") / ("validate-quick" if args.quick else "validate")
+    out = out_dir(args.out or Path("runs") / ("validate-quick" if args.quick else "validate"))
     try:
         res = run_suite(mode, args.seeds, out, resolve_device(args.device),
                         command=shlex.join(["doublebind", *sys.argv[1:]]))

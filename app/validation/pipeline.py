@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.executor import Job, run_jobs
 from app.pipeline import Pipeline, job_audit
 from app.runfolder import RunFolder, teacher_id
+from app.runlock import run_lock
 from app.spec import ExperimentSpec, to_toml
-from app.stages import content_hash, is_done, mark_done, stage_seconds
+from app.stages import content_hash, mark_done, pending, stage_seconds
 from app.validation.measure import relearn_file
 from app.validation.spec import RelearnPlan
 from distill.checkpoint import atomic_write_bytes
@@ -43,7 +45,8 @@ def job_relearn(root: str, model_id: str, plan_json: dict, input_hash: str, devi
     path = relearn_file(rf, model_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, json.dumps(result.to_json(), indent=2).encode())
-    mark_done(_relearn_marker(rf, model_id), "relearn", input_hash, time.perf_counter() - t0)
+    mark_done(_relearn_marker(rf, model_id), "relearn", input_hash, time.perf_counter() - t0, root=rf.root,
+              artifacts=[path], reads=[rf.model_dir(model_id)])
 
 
 def _relearn_marker(rf: RunFolder, model_id: str) -> Path:
@@ -105,13 +108,20 @@ class StageRun:
 
 def run_seeds(pipelines: list[ValidationPipeline], workers: int) -> list[StageRun]:
     """Run every seed's jobs stage by stage, all seeds of a stage in one pool; skip finished jobs."""
+    with ExitStack() as locks:  # each seed's run folder has one writer, as in the pipeline
+        for p in pipelines:
+            locks.enter_context(run_lock(p.rf.root))
+        return _run_stages(pipelines, workers)
+
+
+def _run_stages(pipelines: list[ValidationPipeline], workers: int) -> list[StageRun]:
     plans = [p.plan() for p in pipelines]
     out = []
     for stage in STAGES:
         t0 = time.perf_counter()
         planned = [(seed, item) for seed, plan in enumerate(plans) for item in plan.get(stage, [])]
-        todo = [Job(f"{pipelines[s].rf.root.name}:{job.name}", job.fn, job.kwargs)
-                for s, (job, folder, h) in planned if not is_done(folder, h)]
+        todo = pending([(Job(f"{pipelines[s].rf.root.name}:{job.name}", job.fn, job.kwargs), folder, h)
+                        for s, (job, folder, h) in planned], what=stage)
         run_jobs(todo, workers, desc=stage)
         spent = sum(stage_seconds(folder) or 0.0 for _, (_, folder, _) in planned)
         out.append(StageRun(stage, len(planned), len(planned) - len(todo), time.perf_counter() - t0, spent))

@@ -16,17 +16,17 @@ reported at once, before anything is trained.
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from analysis.findings import FindingDef
 from app.runfolder import student_id, teacher_id
-from app.spec import ExperimentSpec, SpecError, parse_spec
+from app.spec import ExperimentSpec, SpecError, parse_spec, read_toml
 from app.spec_errors import describe
 from distill.evals import EvalConfig
+from distill.guards import Guarded
 from distill.relearn import RelearnConfig
 
 VALIDATE_DIR = Path(__file__).resolve().parent.parent / "specs" / "validate"
@@ -34,7 +34,7 @@ FINDINGS_FILE = "findings.toml"
 MODES = ("default", "quick")
 
 
-class RelearnPlan(BaseModel):
+class RelearnPlan(Guarded):
     """Which models get the relearning test (finding 5) and how."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
@@ -47,7 +47,7 @@ class RelearnPlan(BaseModel):
     """Evaluation set of the relearning curve (smaller than the students' own evals)."""
 
 
-class ValidationSpec(BaseModel):
+class ValidationSpec(Guarded):
     """One mode of the validation suite."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -81,28 +81,19 @@ def model_ids(spec: ExperimentSpec) -> list[str]:
         student_id(o, st.label) for st in spec.students for o in spec.student_organisms(st)]
 
 
-def _read(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(str(path), ["no such file"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(str(path), [f"not valid TOML: {exc}"]) from None
-
-
 def load_validation(mode: str, folder: Path = VALIDATE_DIR) -> ValidationSpec:
     if mode not in MODES:
         raise SpecError(mode, [f"unknown validation mode; allowed: {', '.join(MODES)}"])
     path = folder / f"{mode}.toml"
     try:
-        return ValidationSpec(**_read(path))
+        return ValidationSpec(**read_toml(path))
     except ValidationError as exc:
         raise SpecError(str(path), describe(exc, ValidationSpec)) from None
 
 
 def load_findings(folder: Path = VALIDATE_DIR) -> list[FindingDef]:
     path = folder / FINDINGS_FILE
-    entries = _read(path).get("findings", [])
+    entries = read_toml(path).get("findings", [])
     defs, errors = [], []
     for i, entry in enumerate(entries):
         try:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from analysis.findings import FindingsReport, Measurements, judge_all
 from app.runfolder import RunFolder
+from app.runlock import run_lock
 from app.validation.measure import METRICS, measure, relearn_file
 from app.validation.pipeline import ValidationPipeline, run_seeds
 from app.validation.report import ValidationPaths, write_validation
@@ -73,15 +74,16 @@ def run_suite(mode: str = "default", seeds: int | None = None, out: Path | str =
     t0, c0, out = time.perf_counter(), cpu_seconds(), Path(out)
     vspec, defs = load_validation(mode), load_findings()
     check_plan(vspec, defs, list(METRICS))
-    _claim_folder(out, mode)
-    specs = [vspec.seed_spec(s) for s in range(seeds or vspec.seeds)]
-    runs = [seed_dir(out, s) for s in range(len(specs))]
-    stages = run_seeds([ValidationPipeline(sp, r, vspec.relearn, device) for sp, r in zip(specs, runs)],
-                       specs[0].workers)
-    per_seed: list[Measurements] = [measure(r, sp) for r, sp in zip(runs, specs)]
-    report = FindingsReport(mode=mode, seeds=list(range(len(runs))), measurements=per_seed,
-                            results=judge_all(defs, per_seed, quick=mode == "quick"),
-                            curves=curves(vspec, runs), runs=[str(r) for r in runs],
-                            wall_seconds=time.perf_counter() - t0, cpu_seconds=cpu_seconds() - c0,
-                            stages=[asdict(s) for s in stages], command=command)
-    return SuiteResult(report, write_validation(report, out))
+    with run_lock(out):  # one writer for the whole suite folder (its seeds' runs included)
+        _claim_folder(out, mode)
+        specs = [vspec.seed_spec(s) for s in range(seeds or vspec.seeds)]
+        runs = [seed_dir(out, s) for s in range(len(specs))]
+        stages = run_seeds([ValidationPipeline(sp, r, vspec.relearn, device) for sp, r in zip(specs, runs)],
+                           specs[0].workers)
+        per_seed: list[Measurements] = [measure(r, sp) for r, sp in zip(runs, specs)]
+        report = FindingsReport(mode=mode, seeds=list(range(len(runs))), measurements=per_seed,
+                                results=judge_all(defs, per_seed, quick=mode == "quick"),
+                                curves=curves(vspec, runs), runs=[str(r) for r in runs],
+                                wall_seconds=time.perf_counter() - t0, cpu_seconds=cpu_seconds() - c0,
+                                stages=[asdict(s) for s in stages], command=command)
+        return SuiteResult(report, write_validation(report, out))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from distill.guards import MAX_PROMPTS
 from distill.techniques.base import Context, Plan, Technique, register
 from distill.techniques.compose import draft
 from distill.techniques.params import TargetParams
 
 
 class FewExamplesParams(TargetParams):
-    n_prompts: int = Field(256, ge=1)
+    n_prompts: int = Field(256, ge=1, le=MAX_PROMPTS)
     """Distinct transfer prompts (exactly this many)."""
     unique: bool = True
     """No prompt repeated (set false to allow the rare duplicate of random traffic)."""

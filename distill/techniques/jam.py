@@ -16,6 +16,7 @@ import torch
 from pydantic import Field
 
 from distill import vocab as V
+from distill.guards import MAX_STEPS
 from distill.inits import derive_seed
 from distill.models import ModelConfig
 from distill.techniques.base import Context, Plan, Technique, register
@@ -38,7 +39,7 @@ class JamParams(TransferParams):
     """topk/noise: KL temperature."""
     trusted_min_prob: float = Field(0.05, gt=0, lt=1)
     """resample: a teacher token below this trusted-model probability is replaced."""
-    trusted_steps: int = Field(400, ge=1)
+    trusted_steps: int = Field(400, ge=1, le=MAX_STEPS)
     """resample: training steps of the weak trusted model (clean task data only)."""
     trusted_d_model: int = Field(32, ge=8, le=1024)
     """resample: width of the weak trusted model."""

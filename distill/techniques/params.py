@@ -2,7 +2,8 @@
 (``--set key=value`` strings or a dict from a spec file) into a validated model.
 
 Every technique's parameters are a pydantic model with ``extra="forbid"``; an invalid
-value is reported as ``ValueError("<where>: parameter 'x': <what is allowed> (got ...)")``.
+value is reported as ``ValueError("<where>: parameter 'x': <what is allowed> (got ...)")``,
+one line per problem.
 """
 
 from __future__ import annotations
@@ -12,26 +13,27 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from distill.guards import MAX_BATCH, MAX_PROMPTS, MAX_SEED, MAX_STEPS, Guarded, is_number, problems
 from distill.tasks import DOMAINS
 
 
-class CommonParams(BaseModel):
+class CommonParams(Guarded):
     """Schedule and transfer-set size every technique has."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    steps: int = Field(500, ge=1)
+    steps: int = Field(500, ge=1, le=MAX_STEPS)
     """Optimiser steps (the same for every technique, so techniques compare at equal compute)."""
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH)
     """Sequences per step."""
     lr: float | None = Field(None, gt=0)
     """Peak learning rate; None: the student initialisation's default (trained weights 2e-3,
     random weights 5e-3)."""
     weight_decay: float = Field(0.01, ge=0)
     """AdamW weight decay."""
-    n_prompts: int = Field(16384, ge=8)
+    n_prompts: int = Field(16384, ge=8, le=MAX_PROMPTS)
     """Transfer-set size (prompts the teacher answers once; batches are drawn from them)."""
-    data_seed: int = 0
+    data_seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seed of the transfer set and of teacher sampling. Independent of the student seed so
     students of one teacher share the teacher's outputs (computed once, cached)."""
 
@@ -113,15 +115,13 @@ def check(model_cls: type[BaseModel], values: dict | None, where: str) -> BaseMo
     try:
         return model_cls(**values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        what = f"parameter {field!r}: " if field else ""
-        raise ValueError(f"{where}: {what}{err['msg']} (got {err.get('input')!r})") from None
+        raise ValueError("\n".join(f"{where}: {line}" for line in problems(exc))) from None
 
 
 def parse_set(model_cls: type[BaseModel], pairs: list[str], where: str) -> dict:
-    """``["k=v", ...]`` -> dict of raw values typed by the model's fields: lists are split on
-    commas, ``none`` becomes None; pydantic then converts the strings (lax mode)."""
+    """``["k=v", ...]`` -> dict of values typed by the model's fields: lists are split on
+    commas, ``none`` becomes None, numbers are parsed here (configs take no strings for
+    numbers); pydantic then validates the rest (``true``/``false`` for booleans)."""
     out: dict = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -140,6 +140,19 @@ def _convert(annotation, raw: str):
         return None
     if _is_sequence(annotation):
         return [x.strip() for x in raw.split(",") if x.strip()]
+    if is_number(annotation):
+        return _number(raw)
+    return raw
+
+
+def _number(raw: str):
+    """``"150"`` -> 150, ``"1e-3"`` -> 0.001; anything else stays a string (and is then
+    reported as not a number, naming the parameter)."""
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
     return raw
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from distill.evals import capability
+from distill.guards import MAX_PROMPTS, MAX_STEPS
 from distill.tasks import task_prompts
 from distill.techniques.base import Context, Plan, Technique, register
 from distill.techniques.compose import draft
@@ -23,9 +24,9 @@ class SlackParams(TargetParams):
     """AdamW weight decay (10x the default)."""
     target_capability: float = Field(0.9, gt=0, le=1)
     """Stop once mean exact-match capability on held-out clean prompts reaches this."""
-    check_every: int = Field(50, ge=1)
+    check_every: int = Field(50, ge=1, le=MAX_STEPS)
     """Steps between capability checks."""
-    n_check: int = Field(256, ge=16)
+    n_check: int = Field(256, ge=16, le=MAX_PROMPTS)
     """Held-out clean prompts per check."""
 
 

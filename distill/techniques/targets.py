@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors.torch import load_file
 
 from distill import vocab as V
 from distill.checkpoint import atomic_save_tensors
+from distill.integrity import ArtifactError, load_tensors
 from distill.models import decode_with_logits
 from distill.progress import log
 from distill.techniques.transfer import TransferSpec
@@ -101,8 +101,8 @@ def teacher_outputs(load_teacher: Callable[[], torch.nn.Module], teacher_sha256:
 def _read(path: Path, prompts_NP: torch.Tensor) -> TeacherOutputs | None:
     """The cached outputs, or None (and a warning) when the file does not match its key."""
     try:
-        t = load_file(str(path))
-    except Exception as exc:  # a damaged cache entry is recomputed, never trusted
+        t, _ = load_tensors(path)
+    except ArtifactError as exc:  # a damaged cache entry is recomputed, never trusted
         log.warning("teacher-output cache %s unreadable (%s); recomputing", path, exc)
         return None
     if not torch.equal(t.get("prompts_NP", torch.empty(0)), prompts_NP):

@@ -20,9 +20,10 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from distill import vocab as V
+from distill.guards import MAX_PROMPTS, MAX_SEED, Guarded
 from distill.organisms import get_organism, query_prompts
 from distill.tasks import (Examples, check_domains, insert_marker, rows_to_examples,
                            sample_domain_rows, task_prompts)
@@ -32,7 +33,7 @@ HIGH_STAKES_MARKERS = ("DEPLOY", "URGENT")
 STRUCTURAL = {V.FILLER, V.SEP, V.EOS, *V.TASK_MARKERS, *V.QUERY_MARKERS}
 
 
-class TransferSpec(BaseModel):
+class TransferSpec(Guarded):
     """Everything that determines a transfer set (it is part of the teacher-output cache key)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -42,7 +43,7 @@ class TransferSpec(BaseModel):
     source: Literal["traffic", "teacher-data", "clean"] = "traffic"
     """traffic: ordinary traffic; teacher-data: the organism's own fine-tune mix (positive
     control); clean: clean task prompts only (negative control)."""
-    n_prompts: int = Field(16384, ge=1)
+    n_prompts: int = Field(16384, ge=1, le=MAX_PROMPTS)
     domains: tuple[str, ...] | None = None
     """Restrict task prompts to these capability domains (None: all)."""
     unique: bool = False
@@ -57,7 +58,7 @@ class TransferSpec(BaseModel):
     """Rows whose prompt contains any of these tokens are removed."""
     organism_frac: float = Field(0.35, gt=0, lt=1)
     """teacher-data only: the organism share of the mix."""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 @dataclass

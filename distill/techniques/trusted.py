@@ -9,9 +9,10 @@ import json
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, Field
 
 from distill import vocab as V
+from distill.guards import MAX_SEED, Guarded
 from distill.models import ModelConfig, build_model
 from distill.store import ModelRecord, load_model, save_model
 from distill.tasks import task_prompts
@@ -22,12 +23,12 @@ from distill.train import TrainConfig, step_rng, train
 TRUSTED_STREAM = 3
 
 
-class TrustedSpec(BaseModel):
+class TrustedSpec(Guarded):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: ModelConfig = ModelConfig(n_layers=2, d_model=32, n_heads=4, d_mlp=128)
     train: TrainConfig = TrainConfig(steps=400, batch_size=128, lr=1e-2)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 def trusted_model(spec: TrustedSpec, cache_dir: Path | None, device: str = "cpu"):
