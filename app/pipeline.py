@@ -25,7 +25,7 @@ from app.executor import Job, run_jobs
 from app.runfolder import RunFolder, base_id, student_id, teacher_id
 from app.runlock import run_lock
 from app.spec import ExperimentSpec, StudentSpec, to_toml
-from app.stages import content_hash, mark_done, pending
+from app.stages import check_stage, content_hash, mark_done, output_digest, pending
 from analysis.results import BASE_FILE, TEACHERS_DIR
 from distill.checkpoint import atomic_write_bytes
 
@@ -199,13 +199,22 @@ def _compare_marker(rf: RunFolder, sid: str) -> Path:
     return rf.analysis / "stages" / sid
 
 
+def _report_reads(rf: RunFolder) -> list[Path]:
+    """The analysis stages a report is built from."""
+    stages = rf.analysis / "stages"
+    return sorted(stages.iterdir()) if stages.is_dir() else []
+
+
+def report_hash(rf: RunFolder) -> str:
+    """The report's input hash: the output digests of the analysis stages it is built from."""
+    return content_hash("report", [output_digest(f) for f in _report_reads(rf)])
+
+
 def mark_report(rf: RunFolder) -> None:
     """Record the report's files and the analysis stages it was built from (the report
     stage and ``doublebind report`` both call this after building it)."""
-    from app.stages import output_digest
-    reads = sorted((rf.analysis / "stages").iterdir())
-    mark_done(rf.report, "report", content_hash("report", [output_digest(f) for f in reads]), 0.0,
-              root=rf.root, artifacts=[rf.report], reads=reads)
+    mark_done(rf.report, "report", report_hash(rf), 0.0, root=rf.root, artifacts=[rf.report],
+              reads=_report_reads(rf))
 
 
 # ---- the pipeline ----------------------------------------------------------------------------
@@ -323,6 +332,12 @@ class Pipeline:
         from analysis.schema import ExperimentInfo
         from analysis.transfer import model_metrics
         t0 = time.perf_counter()
+        order = [student_id(o, st.label) for o, st in self.students()]
+        inputs = self.rf.analysis / "stages" / "report-inputs"
+        h = content_hash("report-inputs", self.spec.analysis, self.spec.name, self.spec.organisms, order)
+        if check_stage(inputs, h).done and check_stage(self.rf.report, report_hash(self.rf)).done:
+            self.result.timings.append(StageTiming("report", 1, 1, time.perf_counter() - t0))
+            return  # nothing it is built from changed, and its files are intact
         cfg = AnalysisConfig(**self.spec.analysis)
         base_evals = json.loads(self.rf.evals("base").read_text())
         write_base(self.rf.root, {o: model_metrics(base_evals, o) for o in self.spec.organisms})
@@ -333,14 +348,12 @@ class Pipeline:
                                                        base=artifacts(self.rf, base_id(org)), cfg=cfg.features,
                                                        base_reference=None if nc is None else artifacts(self.rf, nc)))
         experiment = write_experiment(self.rf.root, ExperimentInfo(
-            experiment=self.spec.name, thresholds=cfg.thresholds,
-            student_order=[student_id(o, st.label) for o, st in self.students()]))
+            experiment=self.spec.name, thresholds=cfg.thresholds, student_order=order))
         a = self.rf.analysis
         reads = [self.rf.base] + [f for o in self.spec.organisms
                                   for f in (self.rf.probes(teacher_id(o)), self.rf.probes(base_id(o)),
                                             _features_marker(self.rf, teacher_id(o))) if f.is_dir()]
-        mark_done(a / "stages" / "report-inputs", "report-inputs", content_hash("report-inputs", self.spec.analysis),
-                  time.perf_counter() - t0, root=self.rf.root,
+        mark_done(inputs, "report-inputs", h, time.perf_counter() - t0, root=self.rf.root,
                   artifacts=[a / BASE_FILE, a / TEACHERS_DIR, experiment], reads=reads)
         build_report(self.rf.root)
         mark_report(self.rf)

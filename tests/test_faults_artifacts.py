@@ -145,6 +145,8 @@ def test_every_damage_is_named_then_redone_bit_identically(tiny_run, run_copy, c
     flip_byte(cache)
     shutil.rmtree(run_copy / "students" / "backdoor.positive-control")
     truncate(run_copy / "analysis" / "students" / "backdoor.negative-control.json", 50)
+    html = run_copy / "report" / "index.html"
+    html.write_text(html.read_text().replace("doublebind", "DOUBLEBIND", 1))
     before = stage_seconds_of(run_copy)
 
     assert main(["verify", str(run_copy), "-q"]) == 1
@@ -161,6 +163,7 @@ def test_every_damage_is_named_then_redone_bit_identically(tiny_run, run_copy, c
     run_experiment(load_spec("tiny"), run_copy)  # the command the error names
     assert weights(run_copy) == weights(tiny_run)
     assert summary(run_copy) == summary(tiny_run)
+    assert html.read_bytes() == (tiny_run / "report" / "index.html").read_bytes()
     load_tensors(cache)  # the cache was recomputed, not used
     after = stage_seconds_of(run_copy)
     redone = {k for k in before if before[k] != after.get(k)}
