@@ -14,7 +14,7 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ["run", "teacher", "distill", "eval", "audit", "compare", "verify", "report", "separation", "app",
+COMMANDS = ["run", "sweep", "teacher", "distill", "eval", "audit", "compare", "verify", "report", "separation", "app",
             "validate", "list"]
 """Sub-commands in help order; each is ``app.commands.<name>``."""
 

@@ -1,4 +1,11 @@
-"""Run a stage's independent jobs on all cores.
+"""Run a stage's independent jobs: the executor backends and the local process pool.
+
+Two backends share one interface (``run(jobs, desc) -> {name: result}``, ``close()``) and
+run the same module-level job functions, one torch thread each, so their results are
+bit-identical: :class:`LocalExecutor` (default) and the Ray backend
+(:mod:`app.ray_backend`, ``--executor ray``). :data:`EXECUTORS` is the registry.
+
+The local pool:
 
 Tiny models use cores better as separate single-threaded processes than as one
 multi-threaded one, so a stage with several jobs runs them in a pool of ``workers``
@@ -76,3 +83,35 @@ def run_jobs(jobs: list[Job], workers: int, desc: str) -> dict[str, Any]:
                 results[futures[fut]] = fut.result()
                 bar.update(1)
     return results
+
+
+class LocalExecutor:
+    """The local pool (the default backend): ``workers`` single-threaded processes here."""
+
+    name = "local"
+
+    def __init__(self, workers: int, address: str | None = None):
+        if address:
+            raise ValueError("a Ray address needs the ray executor (--executor ray)")
+        self.workers = workers
+
+    def run(self, jobs: list[Job], desc: str) -> dict[str, Any]:
+        return run_jobs(jobs, self.workers, desc)
+
+    def close(self) -> None:
+        pass
+
+
+def _ray(workers: int, address: str | None = None):
+    from app.ray_backend import RayExecutor  # imported only when asked for: Ray is heavy
+    return RayExecutor(workers, address)
+
+
+EXECUTORS: dict[str, Callable[..., Any]] = {"local": LocalExecutor, "ray": _ray}
+"""Backend name -> factory(workers, address)."""
+
+
+def make_executor(name: str, workers: int, address: str | None = None):
+    if name not in EXECUTORS:
+        raise ValueError(f"unknown executor {name!r}; allowed: {', '.join(EXECUTORS)}")
+    return EXECUTORS[name](workers, address)

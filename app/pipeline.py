@@ -1,6 +1,6 @@
 """Run an experiment spec end to end, stage by stage, resumably.
 
-Stages (each a set of independent jobs run on all cores, see :mod:`app.executor`)::
+Stages (each a set of independent jobs run by an executor backend, see :mod:`app.executor`)::
 
     base -> teachers -> students -> audits -> features -> comparisons -> report
 
@@ -21,11 +21,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.executor import Job, run_jobs
+from contextlib import ExitStack
+
+from app.executor import Job, LocalExecutor
 from app.runfolder import RunFolder, base_id, student_id, teacher_id
 from app.runlock import run_lock
 from app.spec import ExperimentSpec, StudentSpec, to_toml
-from app.stages import check_stage, content_hash, mark_done, output_digest, pending
+from app.stages import check_stage, content_hash, mark_done, output_digest, pending, stage_seconds
 from analysis.results import BASE_FILE, TEACHERS_DIR
 from distill.checkpoint import atomic_write_bytes
 
@@ -38,6 +40,24 @@ class StageTiming:
     jobs: int
     skipped: int
     seconds: float
+
+
+@dataclass
+class StageRun:
+    """One stage of a grid of runs (:func:`run_grid`), over all its runs."""
+
+    stage: str
+    jobs: int
+    skipped: int
+    seconds: float
+    """Wall time of the stage in this invocation."""
+    job_seconds: float
+    """Sum of the jobs' own recorded times (kept across resumes; single-threaded jobs, so on an
+    idle machine the stage takes about job_seconds / workers)."""
+
+
+Planned = list[tuple[Job, Path, str]]
+"""(job, folder whose stage.json marks it done, input hash) triples of one stage."""
 
 
 @dataclass
@@ -220,21 +240,38 @@ def mark_report(rf: RunFolder) -> None:
 # ---- the pipeline ----------------------------------------------------------------------------
 
 class Pipeline:
-    """Plans each stage's jobs from the spec, skips finished ones, runs the rest."""
+    """Plans each stage's jobs from the spec (:meth:`plan`); :func:`run_grid` skips the finished
+    ones and runs the rest, then :meth:`finish` writes the report."""
 
-    def __init__(self, spec: ExperimentSpec, out: Path | str, device: str = "cpu"):
+    def __init__(self, spec: ExperimentSpec, out: Path | str, device: str = "cpu", executor=None):
         self.spec, self.rf, self.device = spec, RunFolder(Path(out)), device
+        self.executor = executor
+        """Backend of :meth:`run` (default: the local pool with the spec's workers)."""
         self.spec_json = spec.model_dump(mode="json")
         self.result = RunResult(self.rf.root)
         self.hashes: dict[str, str] = {}
+        self.planned: dict[str, Planned] = {}
 
-    def _stage(self, name: str, planned: list[tuple[Job, Path, str]]) -> None:
-        """Run the planned (job, done-folder, input hash) triples that are not done yet."""
-        t0 = time.perf_counter()
-        todo = pending(planned, what=name)
-        run_jobs(todo, self.spec.workers, desc=name)
-        self.result.timings.append(StageTiming(name, len(planned), len(planned) - len(todo),
-                                               time.perf_counter() - t0))
+    def _stage(self, name: str, planned: Planned) -> None:
+        self.planned[name] = planned  # run by run_grid, after the stages before it
+
+    def steps(self) -> tuple:
+        """The planning steps, in stage order (every input hash follows from the spec alone)."""
+        return self.base, self.teachers, self.student_stage, self.audits, self.features, self.comparisons
+
+    def plan(self) -> dict[str, Planned]:
+        """Write spec.toml and plan every stage's jobs; nothing runs."""
+        self.rf.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.rf.spec, to_toml(self.spec).encode())
+        self.planned = {}
+        for step in self.steps():
+            step()
+        return self.planned
+
+    def finish(self) -> None:
+        """After every stage: the report and the timings."""
+        self.report()
+        _write_json(self.rf.timings, [t.__dict__ for t in self.result.timings])
 
     def _job(self, name: str, fn, **kwargs) -> Job:
         return Job(name, fn, {"spec_json": self.spec_json, "root": str(self.rf.root),
@@ -360,17 +397,47 @@ class Pipeline:
         self.result.timings.append(StageTiming("report", 1, 0, time.perf_counter() - t0))
 
     def run(self) -> RunResult:
-        """Every stage in order, holding the run folder's lock (one writer per run)."""
-        self.rf.root.mkdir(parents=True, exist_ok=True)
-        with run_lock(self.rf.root):
-            atomic_write_bytes(self.rf.spec, to_toml(self.spec).encode())
-            for stage in (self.base, self.teachers, self.student_stage, self.audits, self.features,
-                          self.comparisons, self.report):
-                stage()
-            _write_json(self.rf.timings, [t.__dict__ for t in self.result.timings])
+        """Every stage in order on this pipeline's executor, then the report."""
+        executor = self.executor or LocalExecutor(self.spec.workers)
+        try:
+            run_grid([self], executor)
+        finally:
+            if self.executor is None:
+                executor.close()
         return self.result
 
 
-def run_experiment(spec: ExperimentSpec, out: Path | str, device: str = "cpu") -> RunResult:
-    """Run (or resume) ``spec`` into the run folder ``out``."""
-    return Pipeline(spec, out, device).run()
+def run_grid(pipelines: list[Pipeline], executor) -> list[StageRun]:
+    """Run several pipelines (a sweep's or the validation suite's seeds) stage by stage: every
+    pipeline's pending jobs of a stage go to ``executor`` in one call, so all cores (or all
+    nodes) stay busy; then each pipeline finishes (its report). Each run folder is locked for
+    the whole call (one writer per run)."""
+    out = []
+    with ExitStack() as locks:
+        for p in pipelines:
+            p.rf.root.mkdir(parents=True, exist_ok=True)
+            locks.enter_context(run_lock(p.rf.root))
+        plans = [p.plan() for p in pipelines]
+        tag = (lambda p, name: f"{p.rf.root.name}:{name}") if len(pipelines) > 1 else (lambda p, name: name)
+        for stage in dict.fromkeys(name for plan in plans for name in plan):
+            t0 = time.perf_counter()
+            planned = [(p, item) for p, plan in zip(pipelines, plans) for item in plan.get(stage, [])]
+            todo = pending([(Job(tag(p, job.name), job.fn, job.kwargs), folder, h) for p, (job, folder, h) in planned],
+                           what=stage)
+            executor.run(todo, desc=stage)
+            wall = time.perf_counter() - t0
+            spent = sum(stage_seconds(folder) or 0.0 for _, (_, folder, _) in planned)
+            out.append(StageRun(stage, len(planned), len(planned) - len(todo), wall, spent))
+            names = {j.name for j in todo}
+            for p, plan in zip(pipelines, plans):
+                mine = plan.get(stage, [])
+                ran = sum(tag(p, job.name) in names for job, _, _ in mine)
+                p.result.timings.append(StageTiming(stage, len(mine), len(mine) - ran, wall))
+        for p in pipelines:
+            p.finish()
+    return out
+
+
+def run_experiment(spec: ExperimentSpec, out: Path | str, device: str = "cpu", executor=None) -> RunResult:
+    """Run (or resume) ``spec`` into the run folder ``out`` (on ``executor``; default the local pool)."""
+    return Pipeline(spec, out, device, executor).run()

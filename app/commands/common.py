@@ -58,6 +58,24 @@ def add_device(parser: argparse.ArgumentParser) -> None:
                         help="where to compute (auto: cuda if available)")
 
 
+def add_executor(parser: argparse.ArgumentParser) -> None:
+    from app.executor import EXECUTORS
+    parser.add_argument("--executor", type=choice(list(EXECUTORS), "executor"), default="local",
+                        help="where the jobs run: local (a pool of single-threaded processes here) or ray "
+                             "(a Ray instance started for the run, or the cluster at --ray-address)")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="join this running Ray cluster (e.g. 10.0.0.5:6379; needs --executor ray)")
+
+
+def make_executor_or_exit(args, workers: int):
+    """The executor backend the flags ask for, ``workers`` wide where it starts its own."""
+    from app.executor import make_executor
+    try:
+        return make_executor(args.executor, workers, args.ray_address)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def resolve_device(name: str) -> str:
     from distill.models import pick_device
     try:

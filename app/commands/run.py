@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import add_device, out_dir, resolve_device
+from app.commands.common import add_device, add_executor, make_executor_or_exit, out_dir, resolve_device
 
 NAME = "run"
 HELP = "run an experiment spec end to end (default: the built-in 'default' spec); resumable"
@@ -17,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", nargs="?", default="default",
                    help="a spec TOML file or a built-in spec name (default: default)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<spec name>)")
+    add_executor(p)
     add_device(p)
 
 
@@ -28,7 +28,11 @@ def run(args) -> int:
     except SpecError as exc:
         raise UserError(str(exc)) from None
     out = out_dir(args.out or Path("runs") / spec.name)
-    result = run_experiment(spec, out, resolve_device(args.device))
+    executor = make_executor_or_exit(args, spec.workers)
+    try:
+        result = run_experiment(spec, out, resolve_device(args.device), executor)
+    finally:
+        executor.close()
     print(result.table())
     print(f"\nreport: {out / 'report' / 'index.html'}\nsummary: {out / 'report' / 'summary.json'}")
     return 0

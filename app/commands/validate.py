@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import add_device, int_at_least, out_dir, resolve_device, table
+from app.commands.common import (add_device, add_executor, int_at_least, make_executor_or_exit, out_dir,
+                                 resolve_device, table)
 
 NAME = "validate"
 HELP = ("reproduce the literature's findings over several seeds: mean, confidence interval, "
@@ -26,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="tiny models and few steps, looser bars: a few minutes (CI)")
     p.add_argument("--strict", action="store_true", help="exit with code 1 unless every finding passes")
+    add_executor(p)
     add_device(p)
 
 
@@ -39,11 +41,16 @@ def run(args) -> int:
     from app.validation.suite import SuiteError, run_suite
     mode = "quick" if args.quick else "default"
     out = out_dir(args.out or Path("runs") / ("validate-quick" if args.quick else "validate"))
+    # local: the suite's own pool (its specs' workers); ray: a private instance of 2 CPUs or a cluster
+    executor = None if args.executor == "local" and not args.ray_address else make_executor_or_exit(args, 2)
     try:
-        res = run_suite(mode, args.seeds, out, resolve_device(args.device),
+        res = run_suite(mode, args.seeds, out, resolve_device(args.device), executor=executor,
                         command=shlex.join(["doublebind", *sys.argv[1:]]))
     except (SpecError, SuiteError) as exc:
         raise UserError(str(exc)) from None
+    finally:
+        if executor is not None:
+            executor.close()
     rep = res.report
     rows = [(r.definition.id, r.definition.title, "–" if r.mean is None else r.mean, _interval(r),
              bar(r), r.status) for r in rep.results]

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from analysis.findings import FindingsReport, Measurements, judge_all
+from app.executor import LocalExecutor
 from app.runfolder import RunFolder
 from app.runlock import run_lock
 from app.validation.measure import METRICS, measure, relearn_file
@@ -69,7 +70,7 @@ def cpu_seconds() -> float:
 
 
 def run_suite(mode: str = "default", seeds: int | None = None, out: Path | str = "runs/validate",
-              device: str = "cpu", command: str = "") -> SuiteResult:
+              device: str = "cpu", command: str = "", executor=None) -> SuiteResult:
     """Run (or resume) the suite in ``mode`` over seeds 0..seeds-1 and write the report."""
     t0, c0, out = time.perf_counter(), cpu_seconds(), Path(out)
     vspec, defs = load_validation(mode), load_findings()
@@ -78,8 +79,8 @@ def run_suite(mode: str = "default", seeds: int | None = None, out: Path | str =
         _claim_folder(out, mode)
         specs = [vspec.seed_spec(s) for s in range(seeds or vspec.seeds)]
         runs = [seed_dir(out, s) for s in range(len(specs))]
-        stages = run_seeds([ValidationPipeline(sp, r, vspec.relearn, device) for sp, r in zip(specs, runs)],
-                           specs[0].workers)
+        pipelines = [ValidationPipeline(sp, r, vspec.relearn, device) for sp, r in zip(specs, runs)]
+        stages = run_seeds(pipelines, executor or LocalExecutor(specs[0].workers))
         per_seed: list[Measurements] = [measure(r, sp) for r, sp in zip(runs, specs)]
         report = FindingsReport(mode=mode, seeds=list(range(len(runs))), measurements=per_seed,
                                 results=judge_all(defs, per_seed, quick=mode == "quick"),
