@@ -19,13 +19,10 @@ from distill.train import TrainConfig
 torch.set_num_threads(1)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
-def pytest_collection_modifyitems(items):
-    """With pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), every test that needs the
-    tiny finished run goes to one worker, so that run is built once per suite, not per worker."""
-    for item in items:
-        if "tiny_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("tiny_run"))
+TINY_RUN = pytest.mark.xdist_group("tiny_run")
+"""Mark of every test that needs the tiny finished run (fixture ``tiny_run``): with pytest-xdist
+(``make test`` runs ``-n 2 --dist loadgroup``) they all go to one worker, so that run is built
+once per suite, not once per worker."""
 
 
 @pytest.fixture(autouse=True)
