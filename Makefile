@@ -21,10 +21,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/doublebind run --out $(OUT)
 
-# two pytest workers (one per core); the tests that share the tiny finished run stay on one
+# two pytest workers (one per core; they share the tiny finished run, see tests/conftest.py)
 test: $(STAMP)
 	sh tests/ensure_chromium.sh
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not browser"

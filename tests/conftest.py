@@ -19,12 +19,6 @@ from distill.train import TrainConfig
 torch.set_num_threads(1)
 
 
-TINY_RUN = pytest.mark.xdist_group("tiny_run")
-"""Mark of every test that needs the tiny finished run (fixture ``tiny_run``): with pytest-xdist
-(``make test`` runs ``-n 2 --dist loadgroup``) they all go to one worker, so that run is built
-once per suite, not once per worker."""
-
-
 @pytest.fixture(autouse=True)
 def _seed():
     random.seed(0)
@@ -91,10 +85,22 @@ def tiny_teacher(tiny_dir, tiny_base):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """A finished run of the built-in ``tiny`` spec (app.pipeline), built once per session
-    (~1-2 min). Shared read-only: copy it before changing anything."""
+    """A finished run of the built-in ``tiny`` spec (app.pipeline), built once per test session
+    (~1-2 min). With pytest-xdist (``make test`` runs two workers) the workers share one copy:
+    it lives in the folder above their own temp folders, and the first worker to need it builds
+    it under a file lock while the other waits (xdist's documented pattern for session data).
+    Shared read-only: copy it before changing anything."""
+    import fcntl
+    import os
     from app.pipeline import run_experiment
     from app.spec import load_spec
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    run_experiment(load_spec("tiny"), out)
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    out = root / "shared-runs" / "tiny"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(root / "shared-runs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "report" / "summary.json").is_file():
+            run_experiment(load_spec("tiny"), out)
     return out

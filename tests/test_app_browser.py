@@ -18,9 +18,8 @@ import urllib.request
 from urllib.parse import urlparse
 
 import pytest
-from conftest import TINY_RUN
 
-pytestmark = [pytest.mark.browser, TINY_RUN]
+pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -12,12 +12,11 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.schema import SUMMARY_FORMAT
 from app.ui.runs import ROOT_ENV, RUN_ENV
-from conftest import TINY_RUN
 
 APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 TIMEOUT = 120  # the first run loads torch, the models and SAEs; later runs hit st.cache_resource
 
-pytestmark = [pytest.mark.slow, TINY_RUN]  # needs the tiny finished run (conftest tiny_run, 1-2 min once per session)
+pytestmark = pytest.mark.slow  # needs the tiny finished run (conftest tiny_run, 1-2 min once per session)
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from app.ui.query import Steering, build_prompt_ids, example_args, greedy_with_h
 from distill import vocab as V
 from probes.activations import cache_activations
 from probes.intervene import greedy_with_edits
-from conftest import TINY_RUN
 
-pytestmark = [pytest.mark.slow, TINY_RUN]  # needs the tiny finished run (conftest tiny_run, 1-2 min once per session)
+pytestmark = pytest.mark.slow  # needs the tiny finished run (conftest tiny_run, 1-2 min once per session)
 
 
 @pytest.fixture(scope="module")

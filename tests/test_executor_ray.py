@@ -19,7 +19,6 @@ from app.executor import EXECUTORS, LocalExecutor, make_executor
 from app.pipeline import run_experiment
 from app.spec import load_spec
 from distill.store import sha256_file
-from conftest import TINY_RUN
 
 ray = pytest.importorskip("ray")  # a declared dependency: this only guards a broken install
 
@@ -52,7 +51,6 @@ def cluster():
 
 
 @pytest.mark.slow
-@TINY_RUN
 @pytest.mark.timeout(600)
 def test_tiny_on_two_ray_nodes_equals_the_local_run(tiny_run, tmp_path, cluster):
     assert cluster.address.startswith("127.0.0.1:")

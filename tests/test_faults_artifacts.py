@@ -23,7 +23,6 @@ import pytest
 import torch
 
 from app.cli import main
-from conftest import TINY_RUN
 from app.pipeline import run_experiment
 from app.runlock import run_lock
 from app.spec import load_spec
@@ -131,7 +130,6 @@ def test_pending_clears_and_names_damaged_stages(tmp_path, caplog):
 # ---- end to end on the tiny run -----------------------------------------------------------------------
 
 @pytest.mark.slow
-@TINY_RUN
 def test_every_damage_is_named_then_redone_bit_identically(tiny_run, run_copy, capsys):
     """One rerun repairs all of these at once (one rerun keeps the suite fast):
     truncated student weights, flipped bytes in an SAE and in activations, a deleted SAE file,

@@ -8,7 +8,6 @@ import json
 import pytest
 
 from app.pipeline import Pipeline
-from conftest import TINY_RUN
 from app.spec import load_spec, parse_spec
 
 
@@ -50,7 +49,6 @@ def test_roles_reference_and_null_per_init(tmp_path):
 
 
 @pytest.mark.slow
-@TINY_RUN
 def test_one_feature_definition_in_record_summary_and_app(tiny_run):
     """The teacher's misalignment features are the same ids in its stored record, the summary's
     calibration (the same code the students go through) and the app's feature set."""

@@ -13,7 +13,6 @@ from analysis.sweep import SweepTable, aggregate
 from app.cli import main
 from app.spec import SpecError, load_spec
 from app.sweep import apply_sets, parse_seeds, point_specs
-from conftest import TINY_RUN
 
 
 def test_seeds_are_ranges_and_lists():
@@ -66,7 +65,6 @@ def test_the_table_is_the_mean_and_t_interval_over_points():
 
 
 @pytest.mark.slow
-@TINY_RUN
 def test_sweep_command_resumes_its_points_and_writes_the_table(tiny_run, tmp_path, capsys):
     out = tmp_path / "sweep"
     shutil.copytree(tiny_run, out / "seed-0")  # the same stages: only the report is redone
