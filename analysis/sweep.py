@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from analysis.findings import mean_interval
-from analysis.report import CSS, section
+from analysis.report import CSS, REPORT_DIR, SUMMARY_FILE, section
 from distill.checkpoint import atomic_write_bytes
 
 SWEEP_JSON = "sweep.json"
@@ -97,7 +97,7 @@ def write_sweep(table: SweepTable, out: Path | str) -> tuple[Path, Path]:
 
 
 def read_summary(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / "report" / "summary.json").read_text())
+    return json.loads((Path(run_dir) / REPORT_DIR / SUMMARY_FILE).read_text())
 
 
 def _cell(c: Cell | None) -> str:

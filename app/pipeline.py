@@ -18,17 +18,16 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contextlib import ExitStack
-
+from analysis.results import BASE_FILE, TEACHERS_DIR
 from app.executor import Job, LocalExecutor
 from app.runfolder import RunFolder, base_id, student_id, teacher_id
 from app.runlock import run_lock
 from app.spec import ExperimentSpec, StudentSpec, to_toml
 from app.stages import check_stage, content_hash, mark_done, output_digest, pending, stage_seconds
-from analysis.results import BASE_FILE, TEACHERS_DIR
 from distill.checkpoint import atomic_write_bytes
 
 CHECKPOINTS = ".checkpoints"

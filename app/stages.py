@@ -44,14 +44,6 @@ def content_hash(*parts) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-@dataclass
-class StageRecord:
-    name: str
-    input_hash: str
-    seconds: float
-    skipped: bool = False
-
-
 # ---- writing ---------------------------------------------------------------------------------
 
 def _files(paths: Iterable[Path]) -> list[Path]:
