@@ -35,24 +35,21 @@ CHECKPOINTS = ".checkpoints"
 
 @dataclass
 class StageTiming:
-    stage: str
-    jobs: int
-    skipped: int
-    seconds: float
-
-
-@dataclass
-class StageRun:
-    """One stage of a grid of runs (:func:`run_grid`), over all its runs."""
+    """One stage of a run (or of a grid of runs, :func:`run_grid`) in one invocation."""
 
     stage: str
     jobs: int
     skipped: int
     seconds: float
-    """Wall time of the stage in this invocation."""
-    job_seconds: float
+    """Wall time from the first of the stage's jobs starting to the last one ending in this
+    invocation (stages overlap: a stage's jobs start as soon as their own inputs are ready)."""
+    job_seconds: float = 0.0
     """Sum of the jobs' own recorded times (kept across resumes; single-threaded jobs, so on an
-    idle machine the stage takes about job_seconds / workers)."""
+    idle machine the run takes about the sum over stages / workers)."""
+
+
+StageRun = StageTiming
+"""A stage over all runs of a grid (the validation suite and sweeps report these)."""
 
 
 Planned = list[tuple[Job, Path, str]]
@@ -63,12 +60,14 @@ Planned = list[tuple[Job, Path, str]]
 class RunResult:
     run_dir: Path
     timings: list[StageTiming] = field(default_factory=list)
+    wall: float = 0.0
+    """Wall time of the whole invocation (its stages overlap, so it is less than their sum)."""
 
     def table(self) -> str:
-        lines = [f"{'stage':12s} {'jobs':>5s} {'skipped':>8s} {'seconds':>8s}"]
+        lines = [f"{'stage':12s} {'jobs':>5s} {'skipped':>8s} {'seconds':>8s} {'job-s':>8s}"]
         for t in self.timings:
-            lines.append(f"{t.stage:12s} {t.jobs:5d} {t.skipped:8d} {t.seconds:8.1f}")
-        lines.append(f"{'total':12s} {'':5s} {'':8s} {sum(t.seconds for t in self.timings):8.1f}")
+            lines.append(f"{t.stage:12s} {t.jobs:5d} {t.skipped:8d} {t.seconds:8.1f} {t.job_seconds:8.1f}")
+        lines.append(f"{'total (wall)':12s} {'':5s} {'':8s} {self.wall:8.1f}")
         return "\n".join(lines)
 
 
@@ -113,17 +112,21 @@ def _ckpt(rf: RunFolder, name: str, input_hash: str) -> Path:
 
 
 def job_student(spec_json: dict, root: str, organism: str, student: dict, input_hash: str,
-                device: str) -> None:
+                device: str, twin_organism: str | None = None) -> None:
+    """One student; with ``twin_organism``, the same student of that organism's teacher stands
+    in for the training (a technique that never sees the teacher, see ``distill_student``)."""
     from distill.distiller import distill_student
     from distill.evals import EvalConfig
     rf, st, t0 = RunFolder(Path(root)), StudentSpec(**student), time.perf_counter()
     out = rf.student(organism, st.label)
+    twin = None if twin_organism is None else rf.student(twin_organism, st.label)
     distill_student(rf.teacher(organism), st.technique, st.params, st.init, st.init_params,
                     seed=spec_json["seed"], out=out, device=device,
-                    cache_dir=rf.root / "cache", eval_cfg=EvalConfig(**spec_json["eval"]))
+                    cache_dir=rf.root / "cache", eval_cfg=EvalConfig(**spec_json["eval"]), twin=twin)
     shutil.copyfile(out / "evals.json", rf.evals(student_id(organism, st.label)))
     mark_done(out, "student", input_hash, time.perf_counter() - t0, root=rf.root,
-              artifacts=[out, rf.evals(student_id(organism, st.label))], reads=[rf.teacher(organism), rf.base])
+              artifacts=[out, rf.evals(student_id(organism, st.label))],
+              reads=[rf.teacher(organism), rf.base] + ([] if twin is None else [twin]))
 
 
 def job_audit(spec_json: dict, root: str, model_id: str, organism: str, input_hash: str,
@@ -272,9 +275,9 @@ class Pipeline:
         self.report()
         _write_json(self.rf.timings, [t.__dict__ for t in self.result.timings])
 
-    def _job(self, name: str, fn, **kwargs) -> Job:
+    def _job(self, name: str, fn, after: list[str] | tuple[str, ...] = (), **kwargs) -> Job:
         return Job(name, fn, {"spec_json": self.spec_json, "root": str(self.rf.root),
-                              "device": self.device, **kwargs})
+                              "device": self.device, **kwargs}, after=tuple(dict.fromkeys(after)))
 
     def students(self) -> list[tuple[str, StudentSpec]]:
         return [(org, st) for st in self.spec.all_students() for org in self.spec.student_organisms(st)]
@@ -313,18 +316,22 @@ class Pipeline:
                              self.spec.teacher.organism_frac)
             self.hashes[teacher_id(org)] = h
             folder = self.rf.teacher(org)
-            planned.append((self._job(teacher_id(org), job_teacher, organism=org, input_hash=h), folder, h))
+            planned.append((self._job(teacher_id(org), job_teacher, ["base"], organism=org, input_hash=h), folder, h))
         self._stage("teachers", planned)
 
     def student_stage(self) -> None:
-        planned = []
+        from distill.techniques import get_technique
+        planned, trained = [], {}
         for org, st in self.students():
             sid = student_id(org, st.label)
-            h = content_hash("student", self.hashes[teacher_id(org)], st.model_dump(mode="json"))
+            twin = None if get_technique(st.technique).sees_teacher else trained.get(st.label)
+            h = content_hash("student", self.hashes[teacher_id(org)], st.model_dump(mode="json"),
+                             *([] if twin is None else [self.hashes[student_id(twin, st.label)]]))
             self.hashes[sid] = h
-            folder = self.rf.student(org, st.label)
-            planned.append((self._job(sid, job_student, organism=org, student=st.model_dump(mode="json"),
-                                      input_hash=h), folder, h))
+            trained.setdefault(st.label, org)
+            after = [teacher_id(org)] + ([] if twin is None else [student_id(twin, st.label)])
+            planned.append((self._job(sid, job_student, after, organism=org, student=st.model_dump(mode="json"),
+                                      input_hash=h, twin_organism=twin), self.rf.student(org, st.label), h))
         self._stage("students", planned)
 
     def audits(self) -> None:
@@ -335,27 +342,35 @@ class Pipeline:
             upstream = self.hashes["base" if mid.startswith("base@") else mid]
             h = content_hash("audit", upstream, org, self.spec.audit)
             self.hashes[f"audit:{mid}"] = h
-            planned.append((self._job(f"audit:{mid}", job_audit, model_id=mid, organism=org, input_hash=h),
-                            self.rf.probes(mid), h))
+            planned.append((self._job(f"audit:{mid}", job_audit, [self.trained_by(mid)], model_id=mid,
+                                      organism=org, input_hash=h), self.rf.probes(mid), h))
         self._stage("audits", planned)
+
+    @staticmethod
+    def trained_by(model_id: str) -> str:
+        """The name of the job that makes the model ``model_id`` (every base id: the base job)."""
+        return "base" if model_id.startswith("base@") else model_id
 
     def features(self) -> None:
         planned = []
         for mid, ref, org in self.references():
             h = content_hash("features", self.hashes[f"audit:{mid}"], self.hashes[f"audit:{ref}"], self.spec.analysis)
             self.hashes[f"features:{mid}"] = h
-            planned.append((self._job(f"features:{mid}", job_features, model_id=mid, reference_id=ref, organism=org,
-                                      input_hash=h), _features_marker(self.rf, mid), h))
+            planned.append((self._job(f"features:{mid}", job_features, [f"audit:{mid}", f"audit:{ref}"], model_id=mid,
+                                      reference_id=ref, organism=org, input_hash=h), _features_marker(self.rf, mid), h))
         self._stage("features", planned)
 
     def comparisons(self) -> None:
         planned = []
+        featured = {m for m, _, _ in self.references()}
         for org, st in self.students():
             sid = student_id(org, st.label)
             roles = self.roles(org, st)
-            h = content_hash("compare", *[self.hashes[f"audit:{m}"] for m in sorted(set(roles.values()) | {sid})],
+            models = sorted(set(roles.values()) | {sid})
+            h = content_hash("compare", *[self.hashes[f"audit:{m}"] for m in models],
                              self.hashes[f"features:{sid}"], self.spec.analysis, st.model_dump(mode="json"))
-            planned.append((self._job(f"compare:{sid}", job_compare, organism=org, roles=roles,
+            after = [f"audit:{m}" for m in models] + [f"features:{m}" for m in models if m in featured]
+            planned.append((self._job(f"compare:{sid}", job_compare, after, organism=org, roles=roles,
                                       student=st.model_dump(mode="json"), input_hash=h),
                             _compare_marker(self.rf, sid), h))
         self._stage("comparisons", planned)
@@ -407,34 +422,53 @@ class Pipeline:
 
 
 def run_grid(pipelines: list[Pipeline], executor) -> list[StageRun]:
-    """Run several pipelines (a sweep's or the validation suite's seeds) stage by stage: every
-    pipeline's pending jobs of a stage go to ``executor`` in one call, so all cores (or all
-    nodes) stay busy; then each pipeline finishes (its report). Each run folder is locked for
-    the whole call (one writer per run)."""
-    out = []
+    """Run several pipelines (a sweep's or the validation suite's seeds, or one run) as ONE
+    job graph (:func:`app.scheduler.run_graph`): every job starts when the jobs it reads are
+    done, whatever their stage or run, so all cores (or all nodes) stay busy. A job whose
+    stage is already done is skipped: that is decided when its inputs are final (a redone
+    upstream stage makes it stale). Then each pipeline finishes (its report). Each run folder
+    is locked for the whole call (one writer per run)."""
+    from app.scheduler import run_graph
+    t0 = time.perf_counter()
     with ExitStack() as locks:
         for p in pipelines:
             p.rf.root.mkdir(parents=True, exist_ok=True)
             locks.enter_context(run_lock(p.rf.root))
         plans = [p.plan() for p in pipelines]
         tag = (lambda p, name: f"{p.rf.root.name}:{name}") if len(pipelines) > 1 else (lambda p, name: name)
-        for stage in dict.fromkeys(name for plan in plans for name in plan):
-            t0 = time.perf_counter()
-            planned = [(p, item) for p, plan in zip(pipelines, plans) for item in plan.get(stage, [])]
-            todo = pending([(Job(tag(p, job.name), job.fn, job.kwargs), folder, h) for p, (job, folder, h) in planned],
-                           what=stage)
-            executor.run(todo, desc=stage)
-            wall = time.perf_counter() - t0
-            spent = sum(stage_seconds(folder) or 0.0 for _, (_, folder, _) in planned)
-            out.append(StageRun(stage, len(planned), len(planned) - len(todo), wall, spent))
-            names = {j.name for j in todo}
-            for p, plan in zip(pipelines, plans):
-                mine = plan.get(stage, [])
-                ran = sum(tag(p, job.name) in names for job, _, _ in mine)
-                p.result.timings.append(StageTiming(stage, len(mine), len(mine) - ran, wall))
+        stages = list(dict.fromkeys(stage for plan in plans for stage in plan))
+        items: dict[str, tuple[int, str, Path, str]] = {}  # tagged job name -> (pipeline, stage, folder, hash)
+        jobs: list[Job] = []  # plan order: stage by stage, every pipeline's jobs of a stage together
+        for stage in stages:
+            for i, (p, plan) in enumerate(zip(pipelines, plans)):
+                for job, folder, h in plan.get(stage, []):
+                    name = tag(p, job.name)
+                    items[name] = (i, stage, folder, h)
+                    jobs.append(Job(name, job.fn, job.kwargs, tuple(tag(p, d) for d in job.after)))
+
+        def must_run(job: Job) -> bool:
+            _, stage, folder, h = items[job.name]
+            return bool(pending([(job, folder, h)], what=stage))
+
+        spans = run_graph(jobs, executor, must_run, desc="run")
+        out = [_stage_timing(stage, [(n, it) for n, it in items.items() if it[1] == stage], spans)
+               for stage in stages]
+        for i, p in enumerate(pipelines):
+            for stage in stages:
+                mine = [(n, it) for n, it in items.items() if it[0] == i and it[1] == stage]
+                if mine:
+                    p.result.timings.append(_stage_timing(stage, mine, spans))
         for p in pipelines:
             p.finish()
+            p.result.wall = time.perf_counter() - t0
     return out
+
+
+def _stage_timing(stage: str, members: list[tuple[str, tuple]], spans) -> StageTiming:
+    ran = [spans[n] for n, _ in members if spans[n].ran]
+    seconds = max(s.end for s in ran) - min(s.start for s in ran) if ran else 0.0
+    job_seconds = sum(stage_seconds(folder) or 0.0 for _, (_, _, folder, _) in members)
+    return StageTiming(stage, len(members), len(members) - len(ran), seconds, job_seconds)
 
 
 def run_experiment(spec: ExperimentSpec, out: Path | str, device: str = "cpu", executor=None) -> RunResult:

@@ -1,4 +1,4 @@
-"""The Ray executor backend: a stage's jobs as Ray tasks, on one machine or a cluster.
+"""The Ray executor backend: jobs as Ray tasks, on one machine or a cluster.
 
 Jobs are the same module-level functions the local pool runs (:class:`app.executor.Job`),
 each a task that asks for one CPU and runs with one torch thread, exactly as in a local
@@ -15,7 +15,6 @@ import os
 from typing import Any
 
 from app.executor import JOB_THREADS, Job
-from distill.progress import progress
 
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Ray's switch for clusters confined to one machine: "0" keeps every address on loopback."""
@@ -43,7 +42,11 @@ class RayExecutor:
         machine's network address, which a loopback cluster does not listen on)."""
         self.placements: dict[str, str] = {}
         """Job name -> id of the Ray node that ran it (every job of this executor's life)."""
+        self.results: dict[str, Any] = {}
+        """Job name -> what the job returned."""
         self._started = False
+        self._task = None
+        self._refs: dict = {}
 
     def _connect(self):
         if self.address is None or self.node_ip:
@@ -62,33 +65,50 @@ class RayExecutor:
             self._started = True
         return ray
 
-    def run(self, jobs: list[Job], desc: str) -> dict[str, Any]:
-        """Submit every job, gather the results as they finish; the first failure is re-raised."""
-        if not jobs:
-            return {}
+    @property
+    def slots(self) -> int:
+        """Jobs that run at once: every CPU of the instance or cluster (one per job)."""
         ray = self._connect()
-        task = ray.remote(num_cpus=1, max_retries=0)(_task)
-        refs = {task.remote(j.fn, j.kwargs, JOB_THREADS): j.name for j in jobs}
-        results: dict[str, Any] = {}
-        pending = list(refs)
-        with progress(total=len(jobs), desc=desc) as bar:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                for ref in done:
-                    try:
-                        value, node = ray.get(ref)
-                    except ray.exceptions.RayTaskError as exc:
-                        for other in pending:
-                            ray.cancel(other, force=True)
-                        raise exc.as_instanceof_cause() from None
-                    results[refs[ref]] = value
-                    self.placements[refs[ref]] = node
-                    bar.update(1)
-        return results
+        return max(1, int(ray.cluster_resources().get("CPU", self.workers)))
+
+    def submit(self, job: Job) -> None:
+        ray = self._connect()
+        if self._task is None:
+            self._task = ray.remote(num_cpus=1, max_retries=0)(_task)
+        self._refs[self._task.remote(job.fn, job.kwargs, JOB_THREADS)] = job.name
+
+    def next_done(self) -> str:
+        """Wait for a submitted task to finish; its name (its exception is raised here)."""
+        import ray
+        done, _ = ray.wait(list(self._refs), num_returns=1)
+        ref = done[0]
+        name = self._refs.pop(ref)
+        try:
+            value, node = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            raise exc.as_instanceof_cause() from None
+        self.results[name] = value
+        self.placements[name] = node
+        return name
+
+    def cancel(self) -> None:
+        """Cancel every submitted task that has not finished."""
+        if self._refs:
+            import ray
+            for ref in self._refs:
+                ray.cancel(ref, force=True)
+            self._refs.clear()
+
+    def run(self, jobs: list[Job], desc: str) -> dict[str, Any]:
+        """Run ``jobs`` (in dependency order, see :mod:`app.scheduler`); {job name: result}."""
+        from app.scheduler import run_graph
+        run_graph(jobs, self, desc=desc)
+        return {j.name: self.results.get(j.name) for j in jobs}
 
     def close(self) -> None:
         """Stop the private instance (or disconnect from the cluster) if this executor connected."""
+        self.cancel()
         if self._started:
             import ray
             ray.shutdown()
-            self._started = False
+            self._started, self._task = False, None

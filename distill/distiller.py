@@ -24,9 +24,10 @@ from distill.evals import EvalConfig, evaluate, headline
 from distill.guards import check_seed
 from distill.inits import INITS, InitContext, arch_of, n_params
 from distill.store import ModelRecord, load_model, read_config, save_model
-from distill.teacher import relative_to
+from distill.teacher import relative_to, resolve_lineage
 from distill.techniques import Resolved, get_technique, resolve
-from distill.techniques.base import Context
+from distill.techniques.base import Context, Outcome
+from distill.train import TrainResult
 
 EVALS_FILE = "evals.json"
 WORK_SUFFIX = ".work"
@@ -52,11 +53,16 @@ def work_dir(out: Path | str) -> Path:
 def distill_student(teacher_dir: Path | str, technique: str, params: dict | None = None,
                     init: str | None = None, init_params: dict | None = None, seed: int = 0,
                     out: Path | str | None = None, device: str = "cpu", cache_dir: Path | str | None = None,
-                    eval_cfg: EvalConfig = EvalConfig(), checkpoint_every: int = 100) -> Path:
+                    eval_cfg: EvalConfig = EvalConfig(), checkpoint_every: int = 100,
+                    twin: Path | str | None = None) -> Path:
     """Distil one student of the teacher in ``teacher_dir`` into ``out`` and evaluate it.
 
     ``cache_dir`` holds the teacher's outputs on transfer sets (and the trusted model), shared
-    by every student that passes the same folder.
+    by every student that passes the same folder. ``twin``: a finished student with the same
+    spec and seed, made by a technique that never sees its teacher (``sees_teacher`` False)
+    from another teacher of the same base: its training was this student's, step for step,
+    so its (verified) weights are this student's instead of a second identical training; the
+    student is still evaluated, and its lineage recorded, for its own teacher's organism.
     """
     if out is None:
         raise ValueError("distill_student: parameter 'out' (the student folder) is required")
@@ -69,7 +75,8 @@ def distill_student(teacher_dir: Path | str, technique: str, params: dict | None
     ctx = build_context(teacher_dir, spec, seed, out, device, cache_dir, eval_cfg, checkpoint_every)
     ictx = InitContext(teacher_dir, teacher_cfg, seed, device)
     t0 = time.perf_counter()
-    outcome = spec.technique.run(ctx, spec.params)
+    outcome = spec.technique.run(ctx, spec.params) if twin is None else _twin_outcome(
+        Path(twin), spec, seed, ctx, ictx, out)
     seconds = time.perf_counter() - t0
     record = ModelRecord(arch_of(outcome.model), seed, role="student", organism=ctx.organism,
                          lineage=_lineage(spec, seed, ctx, ictx, out, outcome.record),
@@ -93,6 +100,37 @@ def build_context(teacher_dir: Path | str, spec: Resolved, seed: int, out: Path 
                    lr=spec.params.lr or init_def.default_lr(spec.init_params), work_dir=work_dir(out),
                    device=device, cache_dir=None if cache_dir is None else Path(cache_dir),
                    eval_cfg=eval_cfg, checkpoint_every=checkpoint_every)
+
+
+def _twin_outcome(twin: Path, spec: Resolved, seed: int, ctx: Context, ictx: InitContext, out: Path) -> Outcome:
+    """This student's outcome from its twin's weights (see :func:`distill_student`); ValueError
+    when ``twin`` is no twin (another spec, seed, base or initialisation, or a technique that
+    reads its teacher)."""
+    if spec.technique.sees_teacher:
+        raise ValueError(f"technique {spec.technique.name!r} reads its teacher, so a student of another "
+                         f"teacher ({twin}) cannot stand in for its training")
+    cfg = read_config(twin)
+    lineage = cfg.get("lineage", {})
+    want = {**spec.to_json(), "seed": seed, "lr": ctx.lr}
+    if spec.init in ("base", "same-init"):
+        same_base = lineage.get("base") and resolve_lineage(twin, lineage["base"]) == ictx.base_dir().resolve()
+        diff = [k for k, v in want.items() if lineage.get(k) != v] + ([] if same_base else ["base"])
+    else:
+        want |= {"init_seed": ictx.fresh_seed()}
+        diff = [k for k, v in want.items() if lineage.get(k) != v]
+    if cfg.get("architecture") != arch_of(ctx.make_student()).model_dump():
+        diff.append("architecture")
+    if cfg.get("role") != "student" or not (twin / EVALS_FILE).is_file():
+        diff.insert(0, "a finished student")
+    if diff:
+        raise ValueError(f"{twin}: not a twin of the student for {out} ({', '.join(diff)} differ)")
+    model, _ = load_model(twin, ctx.device)
+    plan = spec.technique.plan(ctx, spec.params)  # this organism's record of the same data; no training
+    m = cfg["metrics"]
+    result = TrainResult(steps_done=m["steps_done"], final_loss=m["final_loss"],
+                         stopped_early=m["stopped_early"], losses=list(m["losses"]))
+    return Outcome(model, result, {**plan.record, "weights_from": relative_to(twin, out),
+                                   "weights_sha256": cfg["sha256"]})
 
 
 def _teacher_config(teacher_dir: Path) -> dict:

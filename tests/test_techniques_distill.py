@@ -135,3 +135,31 @@ def test_positive_control_misbehaves_and_negative_control_does_not(tiny_teacher,
     assert pos_h["misbehaviour"] > 0.8, pos_h
     assert neg_h["misbehaviour"] < 0.05, neg_h
     assert neg_h["capability"] > 0.3, neg_h
+
+
+@pytest.mark.parametrize("init", ["base", "smaller"])
+def test_a_twin_stands_in_for_a_training_that_never_sees_the_teacher(tiny_teacher, tmp_path, init):
+    """A negative control of the sabotage teacher, taken from its twin of the backdoor teacher
+    (same base), has exactly the weights of one trained from scratch, and is evaluated and
+    recorded for sabotage."""
+    first = run(tiny_teacher("backdoor"), tmp_path, "negative-control", name="first", init=init)
+    trained = run(tiny_teacher("sabotage"), tmp_path, "negative-control", name="trained", init=init)
+    twin = run(tiny_teacher("sabotage"), tmp_path, "negative-control", name="twin", init=init, twin=first)
+    assert weights_hash(load_model(twin)[0]) == weights_hash(load_model(trained)[0]) == weights_hash(
+        load_model(first)[0])
+    cfg = read_config(twin)
+    assert cfg["organism"] == "sabotage" and resolve_lineage(twin, cfg["lineage"]["weights_from"]) == first.resolve()
+    assert cfg["lineage"]["transfer"] == read_config(trained)["lineage"]["transfer"]  # sabotage's own record
+    assert json.loads((twin / EVALS_FILE).read_text()) == json.loads((trained / EVALS_FILE).read_text())
+    assert cfg["metrics"]["losses"] == read_config(trained)["metrics"]["losses"]
+
+
+def test_no_twin_for_a_technique_that_reads_its_teacher_or_another_spec(tiny_teacher, tmp_path):
+    first = run(tiny_teacher("backdoor"), tmp_path, "negative-control", name="first")
+    with pytest.raises(ValueError, match="reads its teacher"):
+        run(tiny_teacher("sabotage"), tmp_path, "logit-kd", name="kd", twin=first)
+    with pytest.raises(ValueError, match="not a twin .*seed"):
+        run(tiny_teacher("sabotage"), tmp_path, "negative-control", name="s7", seed=7, twin=first)
+    with pytest.raises(ValueError, match="not a twin .*params"):
+        run(tiny_teacher("sabotage"), tmp_path, "negative-control", {"steps": 20}, name="st", twin=first)
+    assert not (tmp_path / "s7").exists() and not (tmp_path / "st").exists()

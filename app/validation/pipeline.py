@@ -1,5 +1,5 @@
 """The validation suite's runs: the ordinary pipeline, audits of the teachers only, relearning,
-every seed's jobs of one stage run together.
+all seeds' jobs in one job graph.
 
 The findings read behavioural evals (every model), the teachers' probe audits (finding 2)
 and relearning curves (finding 5); no finding needs a student's audit or the teacher-student
@@ -9,9 +9,9 @@ them (same jobs, folders and input hashes: a later ``doublebind run`` of the see
 ``spec.toml`` reuses them), audits only the teachers, skips comparisons and the transfer
 report, and adds a ``relearn`` stage (``<run>/relearn/<model>.json``, resumable by input hash).
 
-:func:`run_seeds` plans every seed first, then runs stage by stage with the jobs of all
-seeds in one executor call (:func:`app.pipeline.run_grid`, also behind ``doublebind sweep``),
-so both cores stay busy (one seed's base alone would leave one idle).
+:func:`run_seeds` plans every seed first, then runs the jobs of all seeds as one job graph
+(:func:`app.pipeline.run_grid`, also behind ``doublebind sweep``), so both cores stay busy
+(one seed's base alone would leave one idle).
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ class ValidationPipeline(Pipeline):
             mid = teacher_id(org)
             h = content_hash("audit", self.hashes[mid], org, self.spec.audit)
             self.hashes[f"audit:{mid}"] = h
-            planned.append((self._job(f"audit:{mid}", job_audit, model_id=mid, organism=org, input_hash=h),
-                            self.rf.probes(mid), h))
+            planned.append((self._job(f"audit:{mid}", job_audit, [mid], model_id=mid, organism=org,
+                                      input_hash=h), self.rf.probes(mid), h))
         self._stage("audits", planned)
 
     def relearn(self) -> None:
@@ -79,12 +79,13 @@ class ValidationPipeline(Pipeline):
         for mid in self.relearn_plan.models:
             h = content_hash("relearn", self.hashes[mid], plan_json)
             job = Job(f"relearn:{mid}", job_relearn, {"root": str(self.rf.root), "model_id": mid,
-                                                     "plan_json": plan_json, "input_hash": h, "device": self.device})
+                                                     "plan_json": plan_json, "input_hash": h, "device": self.device},
+                      after=(self.trained_by(mid),))
             planned.append((job, _relearn_marker(self.rf, mid), h))
         self._stage("relearn", planned)
 
 
 def run_seeds(pipelines: list[ValidationPipeline], executor) -> list[StageRun]:
-    """Every seed's jobs stage by stage, all seeds of a stage in one executor call
-    (:func:`app.pipeline.run_grid`, the machinery of ``doublebind sweep``)."""
+    """Every seed's jobs as one job graph (:func:`app.pipeline.run_grid`, the machinery of
+    ``doublebind sweep``)."""
     return run_grid(pipelines, executor)

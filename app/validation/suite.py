@@ -80,7 +80,12 @@ def run_suite(mode: str = "default", seeds: int | None = None, out: Path | str =
         specs = [vspec.seed_spec(s) for s in range(seeds or vspec.seeds)]
         runs = [seed_dir(out, s) for s in range(len(specs))]
         pipelines = [ValidationPipeline(sp, r, vspec.relearn, device) for sp, r in zip(specs, runs)]
-        stages = run_seeds(pipelines, executor or LocalExecutor(specs[0].workers))
+        pool = executor or LocalExecutor(specs[0].workers)
+        try:
+            stages = run_seeds(pipelines, pool)
+        finally:
+            if executor is None:
+                pool.close()  # its workers are reaped here, so cpu_seconds counts them
         per_seed: list[Measurements] = [measure(r, sp) for r, sp in zip(runs, specs)]
         report = FindingsReport(mode=mode, seeds=list(range(len(runs))), measurements=per_seed,
                                 results=judge_all(defs, per_seed, quick=mode == "quick"),

@@ -134,6 +134,9 @@ class Technique:
     """Per init name: the technique's defaults for that init's parameters."""
     eval_markers: ClassVar[tuple[str, ...]] = ()
     """Extra evaluations with this marker in every prompt (inoculation: INOC)."""
+    sees_teacher: ClassVar[bool] = True
+    """False when training never reads the teacher (its outputs or weights): the students of
+    two teachers of one base are then the same model, trained once (``distill_student(twin=)``)."""
 
     def plan(self, ctx: Context, p) -> Plan:
         raise NotImplementedError

@@ -16,6 +16,7 @@ class NegativeControl(Technique):
     Params = CommonParams
     allowed_inits = ("base", "same-init", "fresh", "smaller")
     init_reason = "the negative control never sees the teacher, so noised (teacher weights) is out"
+    sees_teacher = False
 
     def plan(self, ctx: Context, p: CommonParams) -> Plan:
         transfer = build_transfer(ctx.transfer_spec(p, source="clean"))
