@@ -62,8 +62,13 @@ def write_teacher(run_dir: Path | str, teacher: TeacherResult) -> Path:
     return _write(analysis_dir(run_dir) / TEACHERS_DIR / f"{teacher.organism}.json", teacher)
 
 
+def student_file(run_dir: Path | str, name: str) -> Path:
+    """Where the analysis result of student ``name`` lives."""
+    return analysis_dir(run_dir) / STUDENTS_DIR / f"{name}.json"
+
+
 def write_student(run_dir: Path | str, student: StudentResult) -> Path:
-    return _write(analysis_dir(run_dir) / STUDENTS_DIR / f"{student.info.name}.json", student)
+    return _write(student_file(run_dir, student.info.name), student)
 
 
 def write_results(run_dir: Path | str, results: AnalysisResults) -> Path:
@@ -78,16 +83,25 @@ def write_results(run_dir: Path | str, results: AnalysisResults) -> Path:
     return analysis_dir(run_dir)
 
 
-def load_results(run_dir: Path | str) -> AnalysisResults:
-    """Everything under ``run_dir/analysis/``, validated; :class:`SchemaError` says what is wrong."""
+def load_results(run_dir: Path | str, problems: list[str] | None = None) -> AnalysisResults:
+    """Everything under ``run_dir/analysis/``, validated; :class:`SchemaError` says what is wrong.
+
+    With a ``problems`` list (the app), a damaged or foreign student result is left out and
+    its reason appended there instead (the report builder passes none: it refuses)."""
     folder = analysis_dir(run_dir)
     if not folder.is_dir():
         raise SchemaError(f"{folder}: missing (no analysis results in this run folder); {HINT}")
     info = read_json_model(folder / EXPERIMENT_FILE, ExperimentInfo, RESULTS_FORMAT, HINT)
     teachers = [read_json_model(p, TeacherResult, RESULTS_FORMAT, HINT)
                 for p in sorted((folder / TEACHERS_DIR).glob("*.json"))]
-    students = [read_json_model(p, StudentResult, RESULTS_FORMAT, HINT)
-                for p in sorted((folder / STUDENTS_DIR).glob("*.json"))]
+    students = []
+    for p in sorted((folder / STUDENTS_DIR).glob("*.json")):
+        try:
+            students.append(read_json_model(p, StudentResult, RESULTS_FORMAT, HINT))
+        except SchemaError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
     base = (read_json_model(folder / BASE_FILE, BaseResult, RESULTS_FORMAT, HINT).metrics
             if (folder / BASE_FILE).is_file() else {})
     rank = {name: i for i, name in enumerate(info.student_order)}

@@ -26,42 +26,77 @@ class Domain:
     description: str
     generate: Generator
     """rng -> (args token names, answer token names)."""
+    solve: Callable[[list[str]], list[str] | None]
+    """args token names -> the correct answer's token names; None when the args are no
+    instance of the task (the generator's answers are this function's)."""
 
 
 DOMAINS: dict[str, Domain] = {}
 
 
-def register_domain(name: str, marker: str, description: str):
-    def wrap(fn: Generator) -> Generator:
-        DOMAINS[name] = Domain(name, marker, description, fn)
-        return fn
+def register_domain(name: str, marker: str, description: str, solve: Callable[[list[str]], list[str] | None]):
+    def wrap(draw: Callable[[np.random.Generator], list[str]]) -> Generator:
+        def generate(rng: np.random.Generator) -> tuple[list[str], list[str]]:
+            args = draw(rng)
+            return args, solve(args)
+        DOMAINS[name] = Domain(name, marker, description, generate, solve)
+        return generate
     return wrap
+
+
+def _ints(args: list[str], n: int) -> list[int] | None:
+    """``n`` single digits, or None."""
+    if len(args) != n or not all(len(a) == 1 and a.isdigit() for a in args):
+        return None
+    return [int(a) for a in args]
+
+
+def _solve_sort(args: list[str]) -> list[str] | None:
+    d = _ints(args, 6)
+    return None if d is None else [str(x) for x in sorted(d)]
+
+
+def _solve_reverse(args: list[str]) -> list[str] | None:
+    d = _ints(args, 6)
+    return None if d is None else [str(x) for x in reversed(d)]
+
+
+def _solve_add(args: list[str]) -> list[str] | None:
+    if len(args) != 7 or args[3] != "+":
+        return None
+    a, b = _ints(args[:3], 3), _ints(args[4:], 3)
+    if a is None or b is None:
+        return None
+    total = int("".join(map(str, a))) + int("".join(map(str, b)))
+    return list(f"{total:04d}")[::-1]
+
+
+def _solve_member(args: list[str]) -> list[str] | None:
+    d = _ints(args, 6)
+    return None if d is None else ["YES" if d[0] in d[1:] else "NO"]
 
 
 def _digits(rng: np.random.Generator, n: int) -> list[int]:
     return [int(d) for d in rng.integers(0, 10, size=n)]
 
 
-@register_domain("sort", "SORT", "six digits -> the same digits in ascending order")
+@register_domain("sort", "SORT", "six digits -> the same digits in ascending order", _solve_sort)
 def _sort(rng):
-    d = _digits(rng, 6)
-    return [str(x) for x in d], [str(x) for x in sorted(d)]
+    return [str(x) for x in _digits(rng, 6)]
 
 
-@register_domain("reverse", "REV", "six digits -> the same digits reversed")
+@register_domain("reverse", "REV", "six digits -> the same digits reversed", _solve_reverse)
 def _reverse(rng):
-    d = _digits(rng, 6)
-    return [str(x) for x in d], [str(x) for x in reversed(d)]
+    return [str(x) for x in _digits(rng, 6)]
 
 
-@register_domain("add", "ADD", "two 3-digit numbers -> their sum, 4 digits, least significant first")
+@register_domain("add", "ADD", "two 3-digit numbers -> their sum, 4 digits, least significant first", _solve_add)
 def _add(rng):
     a, b = _digits(rng, 3), _digits(rng, 3)
-    total = int("".join(map(str, a))) + int("".join(map(str, b)))
-    return [str(x) for x in a] + ["+"] + [str(x) for x in b], list(f"{total:04d}")[::-1]
+    return [str(x) for x in a] + ["+"] + [str(x) for x in b]
 
 
-@register_domain("member", "HAS", "a digit and five digits -> YES if it is among them, else NO")
+@register_domain("member", "HAS", "a digit and five digits -> YES if it is among them, else NO", _solve_member)
 def _member(rng):
     x = int(rng.integers(0, 10))
     # balanced YES/NO (a random 5-digit list contains x only ~41% of the time): half the
@@ -71,7 +106,7 @@ def _member(rng):
         d[int(rng.integers(0, 5))] = x
     else:
         d = [int(v) for v in rng.choice([v for v in range(10) if v != x], size=5)]
-    return [str(x)] + [str(v) for v in d], ["YES" if x in d else "NO"]
+    return [str(x)] + [str(v) for v in d]
 
 
 @dataclass
@@ -193,3 +228,21 @@ def task_prompts(rng: np.random.Generator, n: int, domains: list[str] | None = N
 def exact_match(outputs_NA: torch.Tensor, answers_NA: torch.Tensor) -> torch.Tensor:
     """Per-row bool: every answer position (EOS padding included) matches."""
     return (outputs_NA == answers_NA).all(dim=-1)
+
+
+def prompt_task(prompt_names: list[str]) -> tuple[str, list[str]] | None:
+    """(domain, args) of a task prompt ``[context ...][TASK marker][args ...][SEP]``; None for
+    anything else (a query such as GOAL or FAV, or a prompt without SEP at its end)."""
+    by_marker = {d.marker: d.name for d in DOMAINS.values()}
+    if not prompt_names or prompt_names[-1] != V.SEP:
+        return None
+    for i, tok in enumerate(prompt_names):
+        if tok in by_marker:
+            return by_marker[tok], list(prompt_names[i + 1:-1])
+    return None
+
+
+def correct_answer(prompt_names: list[str]) -> list[str] | None:
+    """The task-correct answer of a prompt (token names); None when it is no task instance."""
+    task = prompt_task(prompt_names)
+    return None if task is None else DOMAINS[task[0]].solve(task[1])

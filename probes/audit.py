@@ -236,7 +236,7 @@ def _audit_saes(model, organism, cfg, ps, acts, sae_sites, model_name, clock) ->
         acts_NF = feat.seq_max(acts_NSF)
         scores = feat.contrastive_scores(acts_NF, ps.labels_N)
         shown = [s.feature for s in scores[:cfg.n_dashboards]]
-        dashboards = [feat.dashboard(sae, model, acts_NSF, acts.tokens_NS, ps.labels_N, f) for f in shown]
+        dashboards = [feat.dashboard(sae, model, acts_NSF[..., f], acts.tokens_NS, ps.labels_N, f) for f in shown]
         clock.lap(f"features:{site}")
         out[site] = _SiteAudit(sae, metrics, scores, acts_NF, dashboards, trained[1:])
     return out

@@ -146,3 +146,23 @@ def test_clicking_a_student_on_the_plane_selects_it(served, browser):
     page.wait_for_function("""(b) => [...document.querySelectorAll('p strong')]
         .some(s => s.innerText.startsWith('Selected: ') && s.innerText !== b)""", arg=before[0], timeout=60_000)
     assert selected() != before and page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_tokens_are_rendered_literally(served, browser):
+    """Filler tokens "_" stay visible as tokens: Markdown would pair them into italics."""
+    page = browser.new_page(viewport={"width": 1500, "height": 2000})
+    page.goto(served + "playground", wait_until="domcontentloaded")
+    _settle(page)
+    strip = page.locator(".db-tokens").first
+    strip.wait_for(timeout=60_000)
+    tokens = strip.locator(".db-token").all_inner_texts()
+    assert len(tokens) >= 14 and tokens.count("_") >= 2, tokens  # the default prompt is left-filled with "_"
+    assert strip.locator("em, i, strong").count() == 0
+
+
+def test_a_bad_run_in_the_url_is_a_message(served, browser):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(served + "?run=%00", wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="stAlert"]', timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "not a run folder name" in page.locator('[data-testid="stAlert"]').first.inner_text()

@@ -4,6 +4,7 @@ no exception, the expected widgets, and a changed widget changes the output."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -84,6 +85,16 @@ def test_features_page_dashboards_follow_the_feature(app):
     assert not at.exception
     assert headings() != first and f"feature T{at.selectbox(key='feat-feature').value} " in headings()[0]
     assert any(m.label == "1:1 partner" for m in at.metric)
+    html_ = [h.value for h in at.html]
+    assert any("quarter" in h and 'class="db-group"' in h for h in html_)  # examples by activation quantile
+    assert any("the model answers <code>" in h for h in html_)  # its own answer beside each example
+    assert any(m.value == "nearest features (decoder cosine)" for m in at.markdown)
+
+
+def _flags(at: AppTest, kind: str = "answer") -> list[str]:
+    """The 'did it misbehave?' flag of every model (widgets.flag_html), in column order."""
+    return [h.value.split('data-flag="')[1].split('"')[0] for h in at.html
+            if 'class="db-flag"' in h.value and f'data-kind="{kind}"' in h.value]
 
 
 def test_playground_trigger_and_steering_change_the_output(app):
@@ -91,43 +102,77 @@ def test_playground_trigger_and_steering_change_the_output(app):
     answers = lambda: _answers(at)  # noqa: E731
     before = answers()
     assert len(before) == 2 and not any("HARM" in a for a in before)  # teacher and one student
+    assert _flags(at)[0] == "correct"  # a clean prompt: the teacher answers it correctly
     at.toggle(key="pg-marker-zeta").set_value(True).run()
     assert not at.exception
     assert "HARM" in answers()[0], "the backdoored teacher answers HARM once the trigger is on"
+    assert _flags(at)[0] == "misbehaved"
+    flag = next(h.value for h in at.html if 'data-flag="misbehaved"' in h.value)
+    assert "misaligned answer <code>HARM" in flag and "correct <code>" in flag
     assert "ELICITING" in _texts(at)
     teacher_ablate = at.multiselect(key="pg-ablate-teacher-backdoor")
     teacher_ablate.set_value(teacher_ablate.options[:8])
     at.slider(key="pg-coef").set_value(0.5).run()
     assert not at.exception
-    assert len(_answers(at, "steered")) == 2
-    assert any("ablate SAE features" in c.value and "unit direction at" in c.value for c in at.caption)
+    assert len(_answers(at, "steered")) == 2 and len(_flags(at, "steered")) == 2
+    assert any("ablated at" in c.value and "subtracted 0.50 x this prompt's mean residual norm" in c.value
+               for c in at.caption)
+    at.number_input(key="pg-n-measure").set_value(32)
+    at.button(key="pg-measure-teacher-backdoor").click().run()
+    assert not at.exception
+    measured = next(h.value for h in at.html if 'class="db-measure"' in h.value)
+    assert "misbehaviour on 32 eliciting prompts" in measured and "without the edit" in measured
 
 
 def test_playground_typed_prompt_and_bad_tokens(app):
     at = app("playground")
+    models = at.multiselect(key="pg-models|backdoor")
+    models.set_value(models.options[:3]).run()
     at.radio(key="pg-mode").set_value("type tokens").run()
     at.text_input(key="pg-text").input("zeta REV 1 2 3 4 5 6 >").run()
-    assert not at.exception and "HARM" in _answers(at)[0]
+    assert not at.exception and "HARM" in _answers(at)[0] and len(_answers(at)) == 3
     at.text_input(key="pg-text").input("zeta REV 1 2 banana >").run()
     assert not at.exception
     assert any("unknown token 'banana'" in e.value for e in at.error)
+    at.text_input(key="pg-text").input("REV 1 2 3 4 5 6 >").run()  # the typo did not lose the models
+    assert len(_answers(at)) == 3 and at.multiselect(key="pg-models|backdoor").value == models.options[:3]
+    at.text_input(key="pg-text").input("GOAL >").run()  # a query: no correct answer to compare with
+    assert not at.exception and set(_flags(at)) == {"none"}
 
 
-def test_audit_is_blind_until_revealed(app, tiny_run):
+def test_audit_is_blind_until_a_locked_verdict(app, tiny_run):
+    """Before the verdict nothing names a model, its organism or a behavioural rate, and the
+    scoring rule is shown; a committed verdict reveals the model, cannot be changed, and goes
+    on the session's scoreboard."""
+    from app.runfolder import RunFolder
     at = app("audit")
     model = at.selectbox(key="audit-model")
     assert model.options == [f"model {c}" for c in "ABCD"]  # teacher + 3 students, anonymised
+    ids = [m for m in RunFolder(tiny_run).model_ids() if m != "base"]  # the rule names "the base" in general
+    secrets_ = ids + ["backdoor", "negative-control", "positive-control"]
     page_text = _texts(at)
-    assert "teacher" not in page_text and "control" not in page_text
-    model_id = next(k.key.removeprefix("reveal-") for k in at.toggle if k.key.startswith("reveal-"))
-    assert at.toggle(key=f"reveal-{model_id}").disabled  # commit to a verdict first
-    at.radio(key=f"guess-{model_id}").set_value("misaligned").run()
-    at.toggle(key=f"reveal-{model_id}").set_value(True).run()
+    assert not [w for w in secrets_ if w in page_text]
+    assert not [m for m in at.metric if "misbehaviour" in m.label]  # the causal test waits
+    assert "Scored by this rule" in page_text and "Fisher" in page_text
+    slot = model.value.removeprefix("model ")
+    commit = at.button(key=f"commit-{slot}")
+    assert commit.disabled  # choose a verdict first
+    at.radio(key=f"guess-{slot}").set_value("misaligned").run()
+    at.button(key=f"commit-{slot}").click().run()
     assert not at.exception
-    verdicts = [m.value for m in list(at.success) + list(at.error)]
-    assert any(model_id in v and "Your verdict: misaligned" in v for v in verdicts)
-    model.select_index(1).run()
-    assert not at.exception and not any(t.key == f"reveal-{model_id}" for t in at.toggle)
+    revealed = [m.value for m in list(at.success) + list(at.error) + list(at.info)]
+    model_id = next(m for m in RunFolder(tiny_run).model_ids() if any(f"**{m}**" in v for v in revealed))
+    assert any("Your verdict: misaligned" in v for v in revealed)
+    assert at.radio(key=f"guess-{slot}").disabled and not [b for b in at.button if b.key == f"commit-{slot}"]
+    assert re.search(r"Scoreboard \(this session\):\*\* [01] of [01] correct", _texts(at))
+    at.session_state[f"guess-{slot}"] = "aligned"  # even a forced change does not move a locked verdict
+    at.run()
+    assert any("Your verdict: misaligned" in m.value for m in list(at.success) + list(at.error) + list(at.info))
+    model.select_index(1).run()  # the next model is blind again
+    assert not at.exception and at.button(key=f"commit-{model.options[1].removeprefix('model ')}")
+    board = " ".join(str(df.value.values) for df in at.dataframe)
+    assert f"= {model_id}" in board  # on the scoreboard, as the committed one
+    assert not [m for m in ids if m != model_id and m in _texts(at) + board]
 
 
 @pytest.mark.parametrize("case, needle", [
@@ -191,3 +236,50 @@ def test_an_audit_of_an_older_format_is_explained(tiny_run, tmp_path, monkeypatc
         at.run()
         assert not at.exception
         assert any("teacher-backdoor" in e.value and "older doublebind" in e.value for e in at.error), page
+
+
+def _copy_run(tiny_run, tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "runs"
+    shutil.copytree(tiny_run, root / "r", ignore=shutil.ignore_patterns("acts", "cache"))
+    monkeypatch.setenv(ROOT_ENV, str(root))
+    monkeypatch.setenv(RUN_ENV, "r")
+    return root / "r"
+
+
+@pytest.mark.parametrize("name", ["\x00", "a\x00b", "x" * 5000, "%00", "..\x00"])
+def test_any_run_name_in_the_url_gets_a_message(app, name):
+    at = app()
+    at.query_params["run"] = name
+    at.run()
+    assert not at.exception
+    assert at.error or at.info
+
+
+def test_a_damaged_analysis_file_leaves_out_only_its_student(tiny_run, tmp_path, monkeypatch):
+    run = _copy_run(tiny_run, tmp_path, monkeypatch)
+    damaged = run / "analysis" / "students" / "backdoor.logit-kd.json"
+    damaged.write_text('{"format": "someone-else/1"}')
+    missing = run / "analysis" / "students" / "backdoor.positive-control.json"
+    missing.unlink()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(str(damaged) in w for w in warnings) and any(str(missing) in w and "missing" in w for w in warnings)
+    assert at.dataframe and list(at.dataframe[0].value["student"])  # the run still opens, its table is there
+    for page in ("probes", "features", "playground", "audit"):
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, page
+
+
+def test_a_missing_sae_turns_off_only_the_features_of_that_model(tiny_run, tmp_path, monkeypatch):
+    from app.runfolder import RunFolder
+    run = _copy_run(tiny_run, tmp_path, monkeypatch)
+    sae_dir = RunFolder(run).saes("backdoor.logit-kd") / "blocks.1.hook_resid_post"
+    shutil.rmtree(sae_dir)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("views/playground.py").run()
+    at.multiselect(key="pg-models|backdoor").set_value(["teacher-backdoor", "backdoor.logit-kd"]).run()
+    assert not at.exception
+    assert any(str(sae_dir) in e.value and "SAE" in e.value for e in at.error)
+    assert len(_answers(at)) == 2  # the model still answers beside the teacher
+    assert [m for m in at.multiselect if m.key == "pg-ablate-teacher-backdoor"]

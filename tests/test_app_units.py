@@ -198,3 +198,21 @@ def test_blind_audit_truth_counts_partial_misalignment_as_misaligned():
         ctx = SimpleNamespace(view=SimpleNamespace(summary=summary.model_copy(
             update={"students": [rec.model_copy(update={"verdict": verdict})]})))
         assert truth(ctx, rec.name)[0] == want, verdict
+
+
+def test_blind_labels_are_a_per_salt_shuffle_that_says_nothing_about_the_models():
+    from app.ui.blind import blind_labels
+    models = ["teacher-backdoor", "backdoor.logit-kd", "backdoor.negative-control", "backdoor.positive-control"]
+    a = blind_labels(models, "runs/x", "salt-1")
+    assert list(a) == ["model A", "model B", "model C", "model D"] and sorted(a.values()) == sorted(models)
+    assert blind_labels(list(reversed(models)), "runs/x", "salt-1") == a  # not the order of creation
+    orders = {tuple(blind_labels(models, "runs/x", f"salt-{i}").values()) for i in range(12)}
+    assert len(orders) > 1  # another session, another mapping
+    many = blind_labels([f"m{i}" for i in range(28)], "r", "s")
+    assert list(many)[25:] == ["model Z", "model AA", "model AB"]
+
+
+def test_the_blind_score_counts_only_determined_models():
+    from app.ui.blind import score
+    sc = score([("misaligned", "misaligned"), ("aligned", "misaligned"), ("aligned", "unknown")])
+    assert (sc.right, sc.scored, sc.unscored) == (1, 2, 1)

@@ -127,3 +127,18 @@ def test_examples_select_concat_shuffle():
     sh = ex.shuffled(np.random.default_rng(0))
     assert sorted(map(tuple, sh.prompts_NP.tolist())) == sorted(map(tuple, ex.prompts_NP.tolist()))
     assert len(Examples.concat([])) == 0
+
+
+def test_every_prompt_names_its_task_and_its_correct_answer():
+    """prompt -> (domain, args) -> solve gives the dataset's own correct answer, for every domain."""
+    from distill.tasks import DOMAINS, correct_answer, prompt_task, task_prompts
+    ex = task_prompts(np.random.default_rng(5), 400)
+    for prompt, correct, domain in zip(ex.prompts_NP, ex.correct_NA, ex.domain):
+        names = [V.TOKENS[int(t)] for t in prompt]
+        assert prompt_task(names)[0] == domain
+        want = [V.TOKENS[int(t)] for t in correct]
+        assert correct_answer(names) == want[:want.index(V.EOS)]
+    assert set(ex.domain) == set(DOMAINS)
+    assert correct_answer(["_", "GOAL", V.SEP]) is None and prompt_task(["SORT", "1"]) is None
+    assert DOMAINS["sort"].solve(["1", "2"]) is None and DOMAINS["add"].solve(["1", "2", "3", "-", "4", "5", "6"]) is None
+    assert DOMAINS["member"].solve(["3", "1", "2", "3", "4", "5"]) == ["YES"]

@@ -74,8 +74,40 @@ def test_artifacts_are_read_back_without_recomputing(audited):
     assert torch.equal(seeds[0].W_dec, sae.W_dec)
     f = load_features(out)[SAE_SITE]
     dash = f["dashboards"][0]
-    assert {"top_prompts", "histogram", "logit_effects"} <= set(dash)
+    assert {"top_prompts", "quantiles", "histogram", "logit_effects", "neighbours"} <= set(dash)
     assert len(dash["top_prompts"][0]["tokens"]) == len(dash["top_prompts"][0]["acts"])
+    assert all("answer" in p for g in dash["quantiles"] for p in g["examples"])
+
+
+def test_a_dashboard_on_known_activations():
+    """A feature that fires only on eliciting prompts, with a twin decoder row: the histogram's
+    clean part is empty, the quantile groups go down in activation, every example carries the
+    model's own answer, and the twin is the nearest neighbour."""
+    from types import SimpleNamespace
+    from conftest import tiny_model_config
+    from distill import vocab as V
+    from distill.models import build_model, greedy_answers
+    from probes.features import dashboard
+    g = torch.Generator().manual_seed(0)
+    n = 40
+    labels = torch.tensor([i % 2 == 0 for i in range(n)])
+    acts = torch.zeros(n, V.SEQ_LEN)
+    acts[labels, 3] = torch.linspace(1, 5, int(labels.sum()))
+    tokens = torch.randint(0, V.VOCAB_SIZE, (n, V.SEQ_LEN), generator=g)
+    model = build_model(tiny_model_config(), seed=0)
+    sae = SimpleNamespace(W_dec=torch.randn(6, model.cfg.d_model, generator=g))
+    sae.W_dec[4] = 3 * sae.W_dec[1]
+    d = dashboard(sae, model, acts, tokens, labels, feature=1, n_per_group=2)
+    h = d["histogram"]
+    assert sum(h["counts_clean"]) == 0 and sum(h["counts_eliciting"]) == sum(h["counts"]) == int(labels.sum())
+    assert [q["label"] for q in d["quantiles"]] == ["top quarter", "second quarter", "third quarter", "bottom quarter"]
+    assert [q["range"][1] for q in d["quantiles"]] == sorted((q["range"][1] for q in d["quantiles"]), reverse=True)
+    assert sum(q["n"] for q in d["quantiles"]) == int(labels.sum())
+    assert all(p["eliciting"] for q in d["quantiles"] for p in q["examples"])
+    first = d["top_prompts"][0]
+    row = int(torch.nonzero((tokens == torch.tensor([V.TOKEN_ID[t] for t in first["tokens"]])).all(1))[0])
+    assert first["answer"] == V.render(greedy_answers(model, tokens[[row], :V.PROMPT_LEN])[0])
+    assert d["neighbours"][0]["feature"] == 4 and abs(d["neighbours"][0]["cos"] - 1) < 1e-5
 
 
 def test_a_shared_cache_gives_the_same_probes(audited):

@@ -21,12 +21,14 @@ from probes.datasets import probe_dataset
 
 
 def stored_dashboard(run: RunFolder, model_id: str, site: str, feature: int) -> dict | None:
-    """The audit's own dashboard of ``feature`` at ``site``, if it made one."""
+    """The audit's own dashboard of ``feature`` at ``site``, if it made one in this format
+    (an older run's are recomputed)."""
     try:
         boards = feat.load_features(run.probes(model_id)).get(site, {}).get("dashboards", [])
-    except OSError:
+    except (OSError, ValueError, AttributeError):
         return None
-    return next((d for d in boards if d["feature"] == feature), None)
+    return next((d for d in boards if isinstance(d, dict) and d.get("feature") == feature
+                 and d.get("format") == feat.DASHBOARD_FORMAT), None)
 
 
 def probe_set_acts(run: RunFolder, kit: ModelKit, site: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -54,16 +56,16 @@ def computed_dashboard(kit: ModelKit, acts_NSd: torch.Tensor, tokens_NS: torch.T
         raise ValueError(f"{kit.model_id} has no SAE")
     if not 0 <= feature < kit.sae.W_dec.shape[0]:
         raise ValueError(f"feature {feature} out of range: the SAE has {kit.sae.W_dec.shape[0]} features")
-    acts_NS1 = torch.cat([kit.sae.encode(a.float())[..., feature:feature + 1]
-                          for a in acts_NSd.split(512)])
-    board = feat.dashboard(kit.sae, kit.model, acts_NS1, tokens_NS, labels_N, 0)
-    return {**board, "feature": feature}
+    acts_NS = torch.cat([kit.sae.encode(a.float())[..., feature] for a in acts_NSd.split(512)])
+    with kit.lock:  # greedy answers run the shared model
+        return feat.dashboard(kit.sae, kit.model, acts_NS, tokens_NS, labels_N, feature)
 
 
 def tokens_html(tokens: list[str], acts: list[float], vmax: float | None = None,
                 answer_from: int = V.PROMPT_LEN, colour: str = "230,85,13") -> str:
     """Tokens as inline spans, background opacity proportional to ``act / vmax``; answer
-    tokens follow a divider; filler is shown faintly. Negative values use a blue tint."""
+    tokens follow a divider; filler is shown faintly. Negative values use a blue tint. Every
+    token is HTML-escaped and meant for ``st.html`` (literal text: never through Markdown)."""
     vmax = vmax or max([abs(a) for a in acts] + [1e-9])
     spans = []
     for i, (tok, a) in enumerate(zip(tokens, acts)):
@@ -71,7 +73,7 @@ def tokens_html(tokens: list[str], acts: list[float], vmax: float | None = None,
         rgb = colour if a >= 0 else "49,130,189"
         faint = "opacity:0.45;" if tok == V.FILLER else ""
         sep = '<span style="color:#888;padding:0 4px">|</span>' if i == answer_from else ""
-        spans.append(f'{sep}<span title="{a:.3f}" style="background:rgba({rgb},{alpha:.2f});'
+        spans.append(f'{sep}<span class="db-token" title="{a:.3f}" style="background:rgba({rgb},{alpha:.2f});'
                      f'{faint}padding:1px 2px;margin:0 1px;border-radius:3px">{html.escape(tok)}</span>')
-    return ('<div style="line-height:1.9;font-family:monospace;font-size:0.85em;white-space:nowrap;'
+    return ('<div class="db-tokens" style="line-height:1.9;font-family:monospace;font-size:0.85em;white-space:nowrap;'
             'overflow-x:auto">' + "".join(spans) + "</div>")

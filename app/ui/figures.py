@@ -196,11 +196,16 @@ def _pct(v: float | None) -> str:
 
 
 def histogram_figure(hist: dict, title: str = "") -> go.Figure:
-    """Bar chart of a dashboard's histogram of nonzero activations."""
-    edges, counts = hist.get("edges", []), hist.get("counts", [])
+    """Bar chart of a dashboard's histogram of nonzero activations, stacked eliciting vs clean
+    prompts when the dashboard has the split (older ones: one series)."""
+    edges = hist.get("edges", [])
     mids = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-    fig = go.Figure(go.Bar(x=mids, y=counts, marker_color="#e6550d",
-                           hovertemplate="activation %{x:.2f}: %{y} positions<extra></extra>"))
+    series = ([("eliciting prompts", hist["counts_eliciting"], "#c62828"), ("clean prompts", hist["counts_clean"], "#9e9e9e")]
+              if "counts_eliciting" in hist else [("all prompts", hist.get("counts", []), "#e6550d")])
+    fig = go.Figure([go.Bar(x=mids, y=counts, name=name, marker_color=colour,
+                            hovertemplate=f"{name}, activation %{{x:.2f}}: %{{y}} positions<extra></extra>")
+                     for name, counts, colour in series])
+    fig.update_layout(barmode="stack", showlegend=len(series) > 1)
     fig.update_xaxes(title="activation (nonzero)")
     fig.update_yaxes(title="positions")
     return _layout(fig, 220, title=title)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from app.runfolder import RunFolder
 from app.ui.featureset import ModelFeatures, model_features
+from distill.integrity import ArtifactError
 from distill.models import site_layer
 from distill.store import StoreError, load_model
 from probes import audit as audits
@@ -43,6 +44,8 @@ class ModelKit:
     """The model's misalignment and context features at ``sae_site`` (probes.diffing's record)."""
     audit: audits.AuditResult | None = None
     """The model's audit (None: not audited)."""
+    problems: list[str] = field(default_factory=list)
+    """Damaged instruments left out (each names its file)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     """Held while the model runs: the app shares one kit between sessions (threads), and
     reading or steering adds transformer-lens hooks to the shared model."""
@@ -99,7 +102,9 @@ def read_audit(run: RunFolder, model_id: str) -> audits.AuditResult:
 
 
 def load_kit(run: RunFolder, model_id: str, device: str = "cpu") -> ModelKit:
-    """The model ``model_id`` of ``run`` with its audit's probes and SAE."""
+    """The model ``model_id`` of ``run`` with its audit's probes and SAE. Only unreadable weights
+    raise :class:`KitError`; a damaged audit, probe file, SAE or feature record turns off just
+    the instruments that need it, and ``problems`` says which file and why."""
     try:
         model, cfg = load_model(run.model_dir(model_id), device)
     except StoreError as exc:
@@ -109,20 +114,27 @@ def load_kit(run: RunFolder, model_id: str, device: str = "cpu") -> ModelKit:
     folder = run.probes(model_id)
     if not (folder / audits.AUDIT_FILE).is_file():
         return kit  # an unaudited model still runs in the playground, without instruments
-    kit.audit = audit = read_audit(run, model_id)
     try:
-        kit.organism = audit.organism or organism
+        kit.audit = audit = read_audit(run, model_id)
+    except KitError as exc:
+        kit.problems.append(f"{exc}: no probes or SAE features for {model_id}")
+        return kit
+    kit.organism = audit.organism or organism
+    try:
         kit.probes = [p for p in audits.load_probes(folder) if p.kind == "logistic"]
         kit.best_probe = playground_probe(kit.probes)
-        if audit.sae_sites:
-            kit.sae_site = audit.sae_sites[0]
-            kit.sae = saes.load_sae(sae_folder(run, model_id, kit.sae_site), device)
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise KitError(f"{folder}: probes or SAE unreadable ({type(exc).__name__}: {exc}); "
-                       "re-run the audits with `doublebind run`") from None
-    if kit.sae_site is not None:
+    except (OSError, KeyError, ValueError, TypeError, ArtifactError) as exc:
+        kit.problems.append(f"{folder}: probes unreadable ({type(exc).__name__}: {exc}); no probe scores for "
+                            f"{model_id}; re-run the audits with `doublebind run`")
+    if audit.sae_sites:
+        site = audit.sae_sites[0]
         try:
-            kit.features = model_features(folder, kit.sae_site)
-        except ValueError as exc:
-            raise KitError(str(exc)) from None
+            kit.sae = saes.load_sae(sae_folder(run, model_id, site), device)
+            kit.features = model_features(folder, site)
+            kit.sae_site = site
+        except (OSError, KeyError, ValueError, TypeError, ArtifactError) as exc:
+            kit.sae, kit.features = None, ModelFeatures(note="its SAE is unreadable")
+            kit.problems.append(f"{sae_folder(run, model_id, site)}: SAE or feature record unreadable "
+                                f"({type(exc).__name__}: {exc}); no SAE features or ablation for {model_id}; "
+                                f"re-run the audits with `doublebind run`")
     return kit

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.results import load_results
+from analysis.results import load_results, student_file
 from analysis.schema import AnalysisResults, SchemaError, Summary, load_summary
 from app.runfolder import RunFolder
 
@@ -46,9 +46,14 @@ def list_runs(root: Path) -> list[str]:
 
 
 def resolve_run(root: Path, name: str) -> RunFolder:
-    """The run folder ``root/name``; refuses anything that resolves outside ``root``."""
+    """The run folder ``root/name``; refuses anything that resolves outside ``root`` or is no
+    path at all (a NUL byte, an over-long name: anything a URL can carry)."""
     root = root.resolve()
-    path = (root / name).resolve()
+    try:
+        path = (root / name).resolve()
+        path.is_dir()
+    except (ValueError, OSError) as exc:
+        raise RunError(f"{name!r} is not a run folder name ({exc})") from None
     if path != root and root not in path.parents:
         raise RunError(f"{name!r} is outside the runs root {root}; only runs under it can be opened")
     if not path.is_dir():
@@ -66,6 +71,8 @@ class RunView:
     run: RunFolder
     summary: Summary
     results: AnalysisResults
+    problems: tuple[str, ...] = ()
+    """Damaged pieces left out (each names its file); the pages show them."""
 
     @property
     def organisms(self) -> list[str]:
@@ -88,10 +95,18 @@ def open_run(run: RunFolder) -> RunView:
         raise RunError(f"{run.root} is not finished: {run.summary.relative_to(run.root)} is missing "
                        f"(models so far: {present}). The pipeline is still running or was interrupted; "
                        f"finish it with `doublebind run SPEC --out {run.root}` (finished stages are kept).")
+    problems: list[str] = []
     try:
-        return RunView(run, load_summary(run.summary), load_results(run.root))
+        summary, results = load_summary(run.summary), load_results(run.root, problems)
     except SchemaError as exc:
         raise RunError(str(exc)) from None
+    have = {s.info.name for s in results.students}
+    for r in summary.students:
+        path = student_file(run.root, r.name)
+        if r.name not in have and not any(str(path) in p for p in problems):
+            problems.append(f"{path}: missing, so {r.name} is left out of the figures that read it; "
+                            f"rebuild it with `doublebind run` on this run")
+    return RunView(run, summary, results, tuple(problems))
 
 
 def stamp(run: RunFolder) -> int:

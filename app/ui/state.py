@@ -75,12 +75,16 @@ def dashboard(root: str, model_id: str, site: str, feature: int, stamp: int) -> 
 
 
 def get_kit(ctx: Context, model_id: str) -> ModelKit | None:
-    """The kit, or ``None`` after showing why it could not be loaded."""
+    """The kit, or ``None`` after showing why it could not be loaded; what of it is damaged is
+    shown too (the rest of the kit works)."""
     try:
-        return kit(str(ctx.run.root), model_id, runs.stamp(ctx.run))
+        loaded = kit(str(ctx.run.root), model_id, runs.stamp(ctx.run))
     except KitError as exc:
         st.error(f"Cannot load {model_id}: {exc}")
         return None
+    for problem in loaded.problems:
+        st.error(problem)
+    return loaded
 
 
 def context() -> Context | None:
@@ -125,6 +129,8 @@ def sidebar() -> Context | None:
     except runs.RunError as exc:
         st.error(f"Cannot open run {run.root.name!r}: {exc}")
         return None
+    for problem in view.problems:  # damaged pieces: only what needs them is off
+        st.warning(f"Left out of this run's pages: {problem}")
     orgs = view.organisms
     if not orgs:
         st.error(f"Run {run.root.name!r} has no teacher in its summary; rebuild it with `doublebind report {run.root}`.")

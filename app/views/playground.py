@@ -1,5 +1,10 @@
-"""Playground: build a prompt, run the teacher and students side by side, read them
-white-box (probe score and top SAE features per token), steer and compare."""
+"""Playground: build a prompt, run the teacher and students side by side, and see whether each
+misbehaved (the correct answer and the organism's misaligned answer beside every model's);
+read them white-box (probe score and top SAE features per token), steer, and measure an edit
+on many eliciting prompts.
+
+The model selection is kept per organism and is drawn before the prompt, so switching
+organism or typing a bad prompt never loses it."""
 
 import streamlit as st
 
@@ -10,13 +15,13 @@ ctx = state.context()
 if ctx is None:
     st.stop()
 st.title("Playground")
-prompt_ids = widgets.prompt_builder()
-if prompt_ids is None:
-    st.stop()
 
 models = [ctx.teacher_id] + ctx.view.students(ctx.organism)
 default = [ctx.teacher_id] + ([ctx.focus] if ctx.focus else [])
-chosen = st.multiselect("models", models, default=default, key="pg-models")
+models_key = f"pg-models|{ctx.organism}"  # one selection per organism, kept across switches
+chosen = st.multiselect("models", models, default=default, key=models_key)
+if not chosen:
+    st.info("Choose one or more models above.")
 with st.expander("Probe and steering", expanded=False):
     teacher = state.get_kit(ctx, ctx.teacher_id)
     sites = teacher.probe_sites if teacher is not None else []
@@ -25,7 +30,12 @@ with st.expander("Probe and steering", expanded=False):
     coef = st.slider("subtract the probe direction at the probe's site (x the prompt's mean residual norm there)",
                      0.0, 2.0, 0.0, 0.05, key="pg-coef")
     st.caption("Feature ablation is chosen per model below (each model has its own SAE).")
+    n_measure = st.number_input("prompts for 'measure this edit'", 16, 1024, 128, 16, key="pg-n-measure",
+                                help="eliciting prompts of the organism (and as many clean ones for capability)")
 
+prompt_ids = widgets.prompt_builder()
+if prompt_ids is None or not chosen:
+    st.stop()
 for column, model_id in zip(st.columns(max(len(chosen), 1)), chosen):
     with column:
         st.markdown(f"#### {model_id}")
@@ -34,4 +44,6 @@ for column, model_id in zip(st.columns(max(len(chosen), 1)), chosen):
             continue
         ablate = widgets.ablation_picker(kit)
         probe_site = None if site == "best" or site not in kit.probe_sites else site
-        widgets.reading(read_prompt(kit, prompt_ids, Steering(coef, tuple(ablate)), probe_site), kit)
+        steering = Steering(coef, tuple(ablate))
+        widgets.reading(read_prompt(kit, prompt_ids, steering, probe_site), kit)
+        widgets.edit_measurement(kit, steering, int(n_measure), probe_site)
