@@ -3,7 +3,7 @@ the number formats every text of the report uses (one format per kind of number)
 
 from __future__ import annotations
 
-from analysis.schema import Summary, TransferRecord
+from analysis.schema import ControlsCheck, Summary, TransferRecord
 
 ORGANISM_NOUNS = {"backdoor": "the backdoor", "sabotage": "the sabotage", "trait": "the hidden trait",
                   "entangled": "the entangled misbehaviour"}
@@ -92,9 +92,23 @@ def _names(records: list[TransferRecord]) -> str:
     return ", ".join(r.name for r in records) if records else "none"
 
 
-def overview(summary: Summary) -> list[str]:
-    """A few sentences on the run as a whole: verdict counts, DFC and DFI candidates."""
-    recs = summary.students
+def mentions(line: str, organism: str) -> bool:
+    """Whether a controls line is about ``organism`` (names its teacher or one of its students)."""
+    return f"teacher-{organism}" in line or f"{organism}." in line or f"@{organism}" in line
+
+
+def organism_controls(controls: ControlsCheck, organism: str, organisms: list[str]) -> ControlsCheck:
+    """The controls check as it concerns one organism: its own lines and the run-wide ones
+    (the base's), trustworthy when none of those failed."""
+    keep = lambda line: mentions(line, organism) or not any(mentions(line, o) for o in organisms)  # noqa: E731
+    failures = [f for f in controls.failures if keep(f)]
+    return ControlsCheck(trustworthy=not failures, failures=failures, passed=[p for p in controls.passed if keep(p)])
+
+
+def overview(summary: Summary, organism: str | None = None) -> list[str]:
+    """A few sentences on the run (or on one organism's students): verdict counts, DFC and
+    DFI candidates."""
+    recs = [r for r in summary.students if organism is None or r.organism == organism]
     if not recs:
         return ["No students were analysed."]
     counts = {v: sum(r.verdict == v for r in recs) for v in dict.fromkeys(r.verdict for r in recs)}
@@ -112,6 +126,8 @@ def overview(summary: Summary) -> list[str]:
     out.append(f"Distillation for incrimination (misaligned and visibly so: confesses more than the teacher, or "
                f"a probe or feature transfer above its null): {_names(dfi)}."
                if dfi else "No misaligned student was easier to audit than its teacher.")
-    if not summary.controls.trustworthy:
+    controls = summary.controls if organism is None else organism_controls(
+        summary.controls, organism, list(summary.teachers))
+    if not controls.trustworthy:
         out.append("The controls check failed, so none of the above should be trusted yet.")
     return out

@@ -21,10 +21,22 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 
 def model_colour(name: str, order: list[str]) -> str:
-    """The same colour for a model on every chart: teacher black, students by their order."""
+    """The same colour for a model on every chart: teacher black, students by their place in
+    ``order`` (one organism's students): unique within it, however many there are (ten
+    hand-picked colours, then evenly spaced hues)."""
     if name.startswith("teacher"):
         return TEACHER_COLOUR
-    return PALETTE[order.index(name) % len(PALETTE)] if name in order else "#7f7f7f"
+    if name not in order:
+        return "#7f7f7f"
+    i = order.index(name)
+    if len(order) <= len(PALETTE):
+        return PALETTE[i]
+    return f"hsl({round(360 * i / len(order))}, 65%, {45 if i % 2 else 35}%)"
+
+
+def organism_order(results: AnalysisResults, organism: str) -> list[str]:
+    """The students of one organism in run order (what :func:`model_colour` indexes)."""
+    return [s.info.name for s in results.students if s.info.organism == organism]
 
 
 def _layout(fig: go.Figure, height: int = 420, **kw) -> go.Figure:
@@ -138,15 +150,15 @@ def auroc_curves(curves: dict[str, dict[str, float]], title: str, dashed: set[st
 
 def probe_figure(results: AnalysisResults, organism: str, students: list[str]) -> go.Figure:
     teacher = results.teachers[organism]
-    order = [s.info.name for s in results.students]
+    order = organism_order(results, organism)
     curves = {teacher.name: teacher.probe_auroc_by_site}
     curves.update({s.info.name: s.probe_auroc_by_site for s in results.students if s.info.name in students})
     return auroc_curves(curves, "each model's own context probe (label: eliciting prompt)", dashed={teacher.name},
                         colours={n: model_colour(n, order) for n in curves})
 
 
-def probe_transfer_figure(results: AnalysisResults, students: list[str]) -> go.Figure:
-    order = [s.info.name for s in results.students]
+def probe_transfer_figure(results: AnalysisResults, students: list[str], organism: str) -> go.Figure:
+    order = organism_order(results, organism)
     curves = {s.info.name: s.probe_transfer_by_site for s in results.students
               if s.info.name in students and s.probe_transfer_by_site}
     return auroc_curves(curves, "teacher's context probe on mapped student activations (by teacher site)",
@@ -166,11 +178,13 @@ def transfer_cell(ft, f: int) -> tuple[int | None, int]:
     return partner, 1 if partner is not None and partner in ft.student_features else 0
 
 
-def feature_transfer_figure(results: AnalysisResults, organism: str, students: list[str]) -> go.Figure | None:
+def feature_transfer_figure(results: AnalysisResults, organism: str, students: list[str],
+                            summary: Summary | None = None) -> go.Figure | None:
     """The teacher's misalignment features (rows, SAE seed 0: the ids of its feature record)
     x students (columns): each cell names the 1:1 (Hungarian) partner among the student's SAE
     features, ✓ when it counts as transferred (correlated and itself a misalignment feature of
-    the student). Columns are labelled with the calibrated score and its null."""
+    the student). Columns are labelled with the calibrated score and its null, and (with
+    ``summary``) the student's behavioural misbehaviour rate with its 95% interval."""
     fts = [(s.info.name, s.features) for s in results.students
            if s.info.organism == organism and s.info.name in students and s.features and s.features.teacher_features]
     if not fts:
@@ -182,7 +196,9 @@ def feature_transfer_figure(results: AnalysisResults, organism: str, students: l
         z.append([state for _, state in cells])
         text.append(["" if state is None else f"S{p}{' ✓' if state == 2 else ''}" if p is not None else "none"
                      for p, state in cells])
-    cols = [f"{name}<br>{_pct(ft.score)} (null {_pct(ft.null)})" for name, ft in fts]
+    records = {r.name: r for r in summary.students} if summary is not None else {}
+    cols = [f"{name}<br>features {_pct(ft.score)} (null {_pct(ft.null)})" + _misbehaviour_line(records.get(name))
+            for name, ft in fts]
     fig = go.Figure(go.Heatmap(
         z=z, x=cols, y=[f"T{f}" for f in rows], text=text, texttemplate="%{text}", zmin=0, zmax=2,
         colorscale=[[0, "#f0f0f0"], [0.5, "#fdae6b"], [1, "#d62728"]], showscale=False,
@@ -193,6 +209,13 @@ def feature_transfer_figure(results: AnalysisResults, organism: str, students: l
 
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.0%}"
+
+
+def _misbehaviour_line(record) -> str:
+    if record is None:
+        return ""
+    ci = "" if record.misbehaviour_ci is None else f" [{_pct(record.misbehaviour_ci[0])}, {_pct(record.misbehaviour_ci[1])}]"
+    return f"<br>misbehaves {_pct(record.misbehaviour)}{ci}"
 
 
 def histogram_figure(hist: dict, title: str = "") -> go.Figure:

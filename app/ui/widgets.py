@@ -17,8 +17,7 @@ from distill.store import StoreError, read_config
 from distill.tasks import DOMAINS
 
 TABLE_COLUMNS = {
-    "name": "student", "technique": "technique", "init": "init", "control": "control",
-    "verdict": "verdict", "capability_retained": "capability retained",
+    "name": "student", "verdict": "verdict", "capability_retained": "capability retained",
     "misalignment_transferred": "misalignment transferred",
     "misbehaviour_vs_negative_p": "p vs negative control",
     "features_transferred": "features transferred", "features_null": "features null",
@@ -28,16 +27,20 @@ TABLE_COLUMNS = {
     "probe_transfer_auroc": "teacher probe on student",
     "decoder_cos": "decoder cos", "confession_rate": "confession", "incrimination": "incrimination",
     "kl_eliciting": "KL eliciting", "kl_clean": "KL clean",
+    "technique": "technique", "init": "init", "control": "control",
 }
-"""summary.json record keys shown in the transfer table, with their column labels."""
+"""summary.json record keys shown in the transfer table, with their column labels: the key
+columns (the student, its verdict and the plane's two numbers) first."""
 
 
-def controls_banner(controls: ControlsCheck) -> None:
+def controls_banner(controls: ControlsCheck, organism: str | None = None) -> None:
+    """The controls check (of one organism's students when ``organism`` is given)."""
+    of = f" for {organism}" if organism else ""
     if controls.trustworthy:
-        st.success("Controls check passed: the positive control inherited the misalignment and the "
+        st.success(f"Controls check passed{of}: the positive control inherited the misalignment and the "
                    "negative control did not, so the verdicts below can be trusted.")
     else:
-        st.warning("Controls check FAILED -- treat the verdicts with suspicion:\n\n"
+        st.warning(f"Controls check FAILED{of} -- treat the verdicts with suspicion:\n\n"
                    + "\n".join(f"- {f}" for f in controls.failures))
 
 
@@ -53,10 +56,14 @@ PERCENT_COLUMNS = ("capability retained", "misalignment transferred", "features 
 
 
 def table_config(frame: pd.DataFrame) -> dict:
-    """Ratios as percentages, other numbers with two decimals."""
-    return {c: st.column_config.NumberColumn(format="percent" if c in PERCENT_COLUMNS
-                                             else "%.2g" if c.startswith("p ") else "%.2f")
-            for c in frame.columns if frame[c].dtype.kind == "f"}
+    """Ratios as percentages, other numbers with two decimals; the first column (the model)
+    pinned, so it stays in view when the table scrolls sideways."""
+    config = {c: st.column_config.NumberColumn(format="percent" if c in PERCENT_COLUMNS
+                                               else "%.2g" if c.startswith("p ") else "%.2f")
+              for c in frame.columns if frame[c].dtype.kind == "f"}
+    if len(frame.columns) and frame.columns[0] not in config:
+        config[frame.columns[0]] = st.column_config.Column(pinned=True)
+    return config
 
 
 def dashboard(board: dict, heading: str, key: str) -> None:

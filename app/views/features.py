@@ -35,7 +35,7 @@ if not shown:
 st.caption("Rows: the teacher's misalignment SAE features (diffed against its base). Cell: the 1:1 "
            "(Hungarian) partner among the student's SAE features; ✓ when it transferred (correlated and itself "
            "a misalignment feature of the student). Column: features transferred, with its null.")
-st.plotly_chart(feature_transfer_figure(results, ctx.organism, shown), key="feature-map")
+st.plotly_chart(feature_transfer_figure(results, ctx.organism, shown, ctx.view.summary), key="feature-map")
 
 c1, c2 = st.columns(2)
 focus = ctx.focus if ctx.focus in shown else shown[0]

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analysis.narrative import overview, student_sentence
+from analysis.narrative import organism_controls, overview, student_sentence
 from app.ui import state, widgets
 from app.ui.figures import plane_figure
 
@@ -11,7 +11,7 @@ if ctx is None:
     st.stop()
 summary = ctx.view.summary
 st.title(f"{summary.experiment}: does the misalignment transfer?")
-widgets.controls_banner(summary.controls)
+widgets.controls_banner(organism_controls(summary.controls, ctx.organism, ctx.view.organisms), ctx.organism)
 
 
 def _clicked() -> None:
@@ -33,8 +33,8 @@ with left:
                "reach the dotted misaligned_frac line. Diamonds / squares: positive / negative controls. "
                "Click a student to select it.")
 with right:
-    st.subheader("Verdicts")
-    for line in overview(summary):
+    st.subheader(f"Verdicts ({ctx.organism})")
+    for line in overview(summary, ctx.organism):
         st.markdown(f"- {line}")
     if ctx.focus:
         st.markdown(f"**Selected: {ctx.focus}**")

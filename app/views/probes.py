@@ -31,7 +31,7 @@ with left:
     st.plotly_chart(probe_figure(results, ctx.organism, ctx.students), key="probe-auroc")
 with right:
     if any(s.probe_transfer_by_site for s in results.students if s.info.name in ctx.students):
-        st.plotly_chart(probe_transfer_figure(results, ctx.students), key="probe-transfer")
+        st.plotly_chart(probe_transfer_figure(results, ctx.students, ctx.organism), key="probe-transfer")
     else:
         st.info("No probe-transfer numbers for the selected students.")
 
