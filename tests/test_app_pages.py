@@ -283,3 +283,30 @@ def test_a_missing_sae_turns_off_only_the_features_of_that_model(tiny_run, tmp_p
     assert any(str(sae_dir) in e.value and "SAE" in e.value for e in at.error)
     assert len(_answers(at)) == 2  # the model still answers beside the teacher
     assert [m for m in at.multiselect if m.key == "pg-ablate-teacher-backdoor"]
+
+
+def test_the_url_restores_the_selection_and_follows_it(tiny_run, monkeypatch):
+    """A copied link reopens the same view: students, prompt, and the Features page's student and feature."""
+    monkeypatch.setenv(ROOT_ENV, str(tiny_run.parent))
+    monkeypatch.setenv(RUN_ENV, tiny_run.name)
+    prompt = "_ _ _ _ _ zeta REV 1 2 3 4 5 6 >"
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"students": "backdoor.negative-control,backdoor.logit-kd", "prompt": prompt})
+    at.run()
+    assert at.multiselect(key=_students_key(at)).value == ["backdoor.negative-control", "backdoor.logit-kd"]
+    at.switch_page("views/playground.py").run()
+    assert not at.exception
+    assert at.radio(key="pg-mode").value == "type tokens" and at.text_input(key="pg-text").value == prompt
+    assert "HARM" in _answers(at)[0]
+    at.text_input(key="pg-text").input("REV 1 2 3 4 5 6 >").run()
+    assert at.query_params["prompt"] == "_ _ _ _ _ _ REV 1 2 3 4 5 6 >"  # fillers kept: positions matter
+    at.switch_page("views/features.py").run()
+    options = at.selectbox(key="feat-feature").options
+    assert len(options) >= 2
+    again = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    again.query_params.update({"student": at.selectbox(key="feat-student").value, "feature": options[1]})
+    again.run()
+    again.switch_page("views/features.py").run()
+    assert not again.exception
+    assert str(again.selectbox(key="feat-feature").value) == str(options[1])
+    assert again.query_params["feature"] == str(options[1])

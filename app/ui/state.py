@@ -135,16 +135,37 @@ def sidebar() -> Context | None:
     if not orgs:
         st.error(f"Run {run.root.name!r} has no teacher in its summary; rebuild it with `doublebind report {run.root}`.")
         return None
+    if "organism" not in st.session_state and url_value("organism") in orgs:
+        st.session_state["organism"] = url_value("organism")
     organism = st.sidebar.selectbox("organism", orgs, key="organism") if len(orgs) > 1 else orgs[0]
     names = view.students(organism)
     key = f"students|{run.root}|{organism}"
     if key not in st.session_state:
-        st.session_state[key] = names[:4]
+        asked = [n for n in (url_value("students") or "").split(",") if n in names]
+        st.session_state[key] = asked or names[:4]
     students = st.sidebar.multiselect("students", names, key=key,
                                       help="students shown on every page (click one on the Overview plane to add it)")
+    keep_in_url(organism=organism if len(orgs) > 1 else None, students=",".join(students) or None)
     ctx = Context(view, organism, students)
     st.session_state[CTX_KEY] = ctx
     return ctx
+
+
+def url_value(name: str) -> str | None:
+    """A selection stored in the page's URL (so a link restores it), or None."""
+    value = st.query_params.get(name)
+    return value if isinstance(value, str) and value and "\x00" not in value else None
+
+
+def keep_in_url(**values: str | None) -> None:
+    """Write selections into the URL (None removes one): a copied link reopens this view.
+    Only changed values are written (each write is a browser history update)."""
+    for name, value in values.items():
+        if value is None:
+            if name in st.query_params:
+                del st.query_params[name]
+        elif st.query_params.get(name) != value:
+            st.query_params[name] = value
 
 
 def focus_student(ctx: Context, name: str) -> None:

@@ -12,6 +12,7 @@ from app.ui.dashboards import tokens_html
 from app.ui.featureset import LEGEND
 from app.ui.figures import histogram_figure
 from app.ui.query import FLAGS, MARKERS, PromptError, build_prompt_ids, example_args, measure_edit, parse_tokens
+from app.ui.state import keep_in_url, url_value
 from distill import vocab as V
 from distill.store import StoreError, read_config
 from distill.tasks import DOMAINS
@@ -99,11 +100,14 @@ def dashboard(board: dict, heading: str, key: str) -> None:
 def prompt_builder() -> list[int] | None:
     """Build a prompt from a domain, its arguments and marker toggles, or type its tokens.
     Returns the prompt ids, or ``None`` after showing why the input is not a prompt."""
+    asked = url_value("prompt")
+    if asked and "pg-mode" not in st.session_state:  # a link with a prompt opens it as typed tokens
+        st.session_state["pg-mode"], st.session_state["pg-text"] = "type tokens", asked
     mode = st.radio("prompt", ["build", "type tokens"], horizontal=True, key="pg-mode")
     try:
         if mode == "type tokens":
-            text = st.text_input("tokens (space-separated, left-filled to 14)", "zeta SORT 3 1 4 1 5 9 >",
-                                 key="pg-text")
+            st.session_state.setdefault("pg-text", "zeta SORT 3 1 4 1 5 9 >")
+            text = st.text_input("tokens (space-separated, left-filled to 14)", key="pg-text")
             ids = parse_tokens(text)
         else:
             c1, c2 = st.columns([1, 3])
@@ -117,6 +121,7 @@ def prompt_builder() -> list[int] | None:
         st.error(f"Not a prompt: {exc}")
         return None
     st.code(V.render(ids, keep_filler=True), language=None)
+    keep_in_url(prompt=V.render(ids, keep_filler=True))  # fillers kept: they fix every token's position
     return ids
 
 

@@ -39,9 +39,15 @@ st.plotly_chart(feature_transfer_figure(results, ctx.organism, shown, ctx.view.s
 
 c1, c2 = st.columns(2)
 focus = ctx.focus if ctx.focus in shown else shown[0]
+if "feat-student" not in st.session_state and state.url_value("student") in shown:
+    focus = state.url_value("student")  # a link restores its student and feature
 student = c1.selectbox("student", shown, index=shown.index(focus), key="feat-student")
 ft = transfers[student]
-feature = c2.selectbox("teacher feature (T id)", ft.teacher_features, key="feat-feature")
+asked = state.url_value("feature")
+first = (ft.teacher_features.index(int(asked)) if "feat-feature" not in st.session_state and asked
+         and asked.isdigit() and int(asked) in ft.teacher_features else 0)
+feature = c2.selectbox("teacher feature (T id)", ft.teacher_features, index=first, key="feat-feature")
+state.keep_in_url(student=student, feature=str(feature))
 partner, status = transfer_cell(ft, feature)
 
 m = st.columns(4)
