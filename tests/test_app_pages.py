@@ -117,6 +117,10 @@ def test_playground_trigger_and_steering_change_the_output(app):
     assert len(_answers(at, "steered")) == 2 and len(_flags(at, "steered")) == 2
     assert any("ablated at" in c.value and "subtracted 0.50 x this prompt's mean residual norm" in c.value
                for c in at.caption)
+    probs = [h.value for h in at.html if 'class="db-probs"' in h.value]
+    assert len(probs) == 2 and "p(HARM) = " in probs[0]  # token probabilities on hover
+    kl = [h.value for h in at.html if 'class="db-kl"' in h.value]
+    assert len(kl) == 1 and "total" in kl[0]  # the student's KL to the teacher, per position
     at.number_input(key="pg-n-measure").set_value(32)
     at.button(key="pg-measure-teacher-backdoor").click().run()
     assert not at.exception

@@ -243,3 +243,17 @@ def test_controls_and_verdicts_are_told_per_organism():
     ok = organism_controls(ControlsCheck(trustworthy=False, failures=[c.failures[0]], passed=[]), "backdoor",
                            ["backdoor", "sabotage"])
     assert ok.trustworthy and not ok.failures
+
+
+def test_per_position_kl_and_token_probabilities_on_known_distributions():
+    import math
+    import torch
+    from app.ui.query import position_kl, token_probs
+    p = torch.tensor([[0.5, 0.5, 0.0], [0.9, 0.05, 0.05]]).clamp_min(1e-12).log()
+    q = torch.tensor([[0.25, 0.75, 0.0], [0.9, 0.05, 0.05]]).clamp_min(1e-12).log()
+    kl = position_kl(p, q)
+    assert kl[0] == pytest.approx(0.5 * math.log(2) + 0.5 * math.log(0.5 / 0.75), abs=1e-5)
+    assert kl[1] == pytest.approx(0.0, abs=1e-6) and position_kl(p, p) == pytest.approx([0.0, 0.0], abs=1e-6)
+    probs = token_probs(q, [1, 0], k=2)
+    assert probs[0]["p"] == pytest.approx(0.75) and probs[0]["top"][0][1] == pytest.approx(0.75)
+    assert probs[1]["token"] == V.TOKENS[0]

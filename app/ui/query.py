@@ -262,3 +262,37 @@ def measure_edit(kit: ModelKit, steering: Steering, n: int, probe_site: str | No
                       res.after.misbehaviour, wilson(k_after, res.after.n_eliciting),
                       res.before.capability, res.after.capability,
                       describe_edits(steering, probe, norm, kit.sae_site))
+
+
+@torch.no_grad()
+def answer_logprobs(kit: ModelKit, prompt_ids: list[int], answer_ids: list[int]) -> torch.Tensor:
+    """The model's next-token log-probabilities at every answer position, teacher-forced on
+    ``answer_ids``: ``[A, vocab]`` (row a predicts answer token a)."""
+    from distill.models import answer_logits
+    with kit.lock:
+        logits = answer_logits(kit.model, torch.tensor([prompt_ids]), torch.tensor([answer_ids]))[0]
+    return logits.float().log_softmax(-1).cpu()
+
+
+def token_probs(logprobs_AV: torch.Tensor, answer_ids: list[int], k: int = 3) -> list[dict]:
+    """Per answer position: the probability of the token given and the ``k`` likeliest tokens."""
+    out = []
+    for a, tok in enumerate(answer_ids):
+        p = logprobs_AV[a].exp()
+        top = torch.topk(p, k)
+        out.append({"token": V.TOKENS[tok], "p": float(p[tok]),
+                    "top": [(V.TOKENS[int(i)], float(v)) for v, i in zip(top.values, top.indices)]})
+    return out
+
+
+def position_kl(teacher_AV: torch.Tensor, student_AV: torch.Tensor) -> list[float]:
+    """KL(teacher || student) in nats at each answer position (both log-probabilities on the
+    same teacher-forced answer)."""
+    return (teacher_AV.exp() * (teacher_AV - student_AV)).sum(-1).clamp_min(0).tolist()
+
+
+@torch.no_grad()
+def greedy_answer(kit: ModelKit, prompt_ids: list[int]) -> list[int]:
+    """The model's greedy answer ids to one prompt (no readings)."""
+    with kit.lock:
+        return greedy_answers(kit.model, torch.tensor([prompt_ids]))[0].tolist()

@@ -188,6 +188,26 @@ def edit_measurement(kit, steering, n: int, probe_site: str | None) -> None:
             f'{e.capability_after:.1%}<br><small>{html.escape("; ".join(e.edits))}</small></div>')
 
 
+def answer_probs_html(model_id: str, probs: list[dict]) -> str:
+    """The answer's tokens with their probabilities on hover (and the likeliest alternatives);
+    for ``st.html``."""
+    spans = []
+    for t in probs:
+        tip = f"p({t['token']}) = {t['p']:.3f}; likeliest: " + ", ".join(f"{tok} {p:.3f}" for tok, p in t["top"])
+        spans.append(f'<span class="db-prob" title="{html.escape(tip)}" style="border-bottom:2px solid '
+                     f'rgba(49,130,189,{t["p"]:.2f});margin:0 2px;padding:0 2px">{html.escape(t["token"])}</span>')
+    return (f'<div class="db-probs" data-model="{html.escape(model_id)}" style="font-family:monospace;font-size:0.9em">'
+            f'<span style="color:#666;font-family:sans-serif;font-size:0.85em">token probabilities (hover): </span>'
+            + "".join(spans) + "</div>")
+
+
+def kl_strip(teacher_tokens: list[str], kl: list[float]) -> None:
+    """KL(teacher || this model) at each position of the teacher's answer."""
+    st.html('<div class="db-kl" style="font-size:0.8em;color:#666">KL(teacher || this model) per position of '
+            f'the teacher\'s answer, nats (hover); total {sum(kl):.3f}</div>'
+            + tokens_html(teacher_tokens, kl, max(kl + [1.0]), answer_from=-1))
+
+
 def reading(r, kit) -> None:
     """One model's answer (and steered answer), per-token probe scores and top features."""
     if r.eliciting is not None:

@@ -9,7 +9,8 @@ organism or typing a bad prompt never loses it."""
 import streamlit as st
 
 from app.ui import state, widgets
-from app.ui.query import Steering, read_prompt
+from app.ui.query import Steering, answer_logprobs, greedy_answer, position_kl, read_prompt, token_probs
+from distill import vocab as V
 
 ctx = state.context()
 if ctx is None:
@@ -36,6 +37,10 @@ with st.expander("Probe and steering", expanded=False):
 prompt_ids = widgets.prompt_builder()
 if prompt_ids is None or not chosen:
     st.stop()
+teacher_answer = teacher_lp = None
+if teacher is not None:  # the reference every student's per-position KL is taken against
+    teacher_answer = greedy_answer(teacher, prompt_ids)
+    teacher_lp = answer_logprobs(teacher, prompt_ids, teacher_answer)
 for column, model_id in zip(st.columns(max(len(chosen), 1)), chosen):
     with column:
         st.markdown(f"#### {model_id}")
@@ -45,5 +50,11 @@ for column, model_id in zip(st.columns(max(len(chosen), 1)), chosen):
         ablate = widgets.ablation_picker(kit)
         probe_site = None if site == "best" or site not in kit.probe_sites else site
         steering = Steering(coef, tuple(ablate))
-        widgets.reading(read_prompt(kit, prompt_ids, steering, probe_site), kit)
+        r = read_prompt(kit, prompt_ids, steering, probe_site)
+        widgets.reading(r, kit)
+        st.html(widgets.answer_probs_html(model_id, token_probs(answer_logprobs(kit, prompt_ids, r.answer_ids),
+                                                                 r.answer_ids)))
+        if teacher_lp is not None and model_id != ctx.teacher_id:
+            kl = position_kl(teacher_lp, answer_logprobs(kit, prompt_ids, teacher_answer))
+            widgets.kl_strip([V.TOKENS[t] for t in teacher_answer], kl)
         widgets.edit_measurement(kit, steering, int(n_measure), probe_site)
