@@ -89,6 +89,10 @@ def test_features_page_dashboards_follow_the_feature(app):
     assert any("quarter" in h and 'class="db-group"' in h for h in html_)  # examples by activation quantile
     assert any("the model answers <code>" in h for h in html_)  # its own answer beside each example
     assert any(m.value == "nearest features (decoder cosine)" for m in at.markdown)
+    at.radio(key="feat-direction").set_value("student → teacher").run()  # browse the other way
+    assert not at.exception
+    assert any(m.label == "teacher partner" for m in at.metric) or any("no misalignment features of its own"
+                                                                      in i.value for i in at.info)
 
 
 def _flags(at: AppTest, kind: str = "answer") -> list[str]:

@@ -37,18 +37,37 @@ st.caption("Rows: the teacher's misalignment SAE features (diffed against its ba
            "a misalignment feature of the student). Column: features transferred, with its null.")
 st.plotly_chart(feature_transfer_figure(results, ctx.organism, shown, ctx.view.summary), key="feature-map")
 
-c1, c2 = st.columns(2)
+c0, c1, c2 = st.columns([1, 1, 1])
+direction = c0.radio("direction", ["teacher → student", "student → teacher"], horizontal=True, key="feat-direction",
+                     help="teacher → student: each teacher misalignment feature and its 1:1 partner in the student; "
+                          "student → teacher: each student misalignment feature and the teacher feature it partners")
 focus = ctx.focus if ctx.focus in shown else shown[0]
 if "feat-student" not in st.session_state and state.url_value("student") in shown:
     focus = state.url_value("student")  # a link restores its student and feature
 student = c1.selectbox("student", shown, index=shown.index(focus), key="feat-student")
 ft = transfers[student]
+backward = direction == "student → teacher"
+from_student = {s_: t for t, s_ in ft.partners.items()}  # Hungarian: one-to-one, so invertible
+student_only = [f for f in ft.student_features if f not in from_student]
+if backward and not ft.student_features:
+    st.info(f"{student} has no misalignment features of its own (against {ft.reference or 'its reference'}).")
+    st.stop()
+ids = ft.student_features if backward else ft.teacher_features
 asked = state.url_value("feature")
-first = (ft.teacher_features.index(int(asked)) if "feat-feature" not in st.session_state and asked
-         and asked.isdigit() and int(asked) in ft.teacher_features else 0)
-feature = c2.selectbox("teacher feature (T id)", ft.teacher_features, index=first, key="feat-feature")
-state.keep_in_url(student=student, feature=str(feature))
-partner, status = transfer_cell(ft, feature)
+first = (ids.index(int(asked)) if "feat-feature" not in st.session_state and asked
+         and asked.isdigit() and int(asked) in ids else 0)
+picked = c2.selectbox("student feature (S id)" if backward else "teacher feature (T id)", ids, index=first,
+                      key="feat-feature")
+state.keep_in_url(student=student, feature=str(picked))
+if backward:
+    feature = from_student.get(picked)
+    partner, status = picked, (2 if feature in ft.transferred else 1 if feature is not None else None)
+else:
+    feature = picked
+    partner, status = transfer_cell(ft, feature)
+if student_only:
+    st.caption(f"Student-only misalignment latents of {student} (no teacher misalignment feature has them as its "
+               f"1:1 partner): {', '.join(f'S{f}' for f in student_only[:24])}{' ...' if len(student_only) > 24 else ''}")
 
 m = st.columns(4)
 m[0].metric("features transferred", "n/a" if ft.score is None else f"{ft.score:.0%}",
@@ -57,8 +76,13 @@ m[0].metric("features transferred", "n/a" if ft.score is None else f"{ft.score:.
 m[1].metric("null", "n/a" if ft.null is None else f"{ft.null:.0%}", ft.null_model or "not measured",
             delta_color="off", delta_arrow="off",
             help="the same score for a model of the student's init that never saw the misalignment")
-m[2].metric("1:1 partner", "none" if partner is None else f"S{partner}", TRANSFER_STATES[status],
-            delta_color="inverse" if status == 2 else "off", delta_arrow="off")
+if backward:
+    m[2].metric("teacher partner", "none: student-only" if feature is None else f"T{feature}",
+                "transferred" if status == 2 else "" if feature is None else TRANSFER_STATES[1],
+                delta_color="inverse" if status == 2 else "off", delta_arrow="off")
+else:
+    m[2].metric("1:1 partner", "none" if partner is None else f"S{partner}", TRANSFER_STATES[status],
+                delta_color="inverse" if status == 2 else "off", delta_arrow="off")
 m[3].metric("student misalignment features", f"{len(ft.student_features)}",
             f"{ft.n_context_features} context features", delta_color="off", delta_arrow="off",
             help=f"diffed against {ft.reference or 'its reference'}; context features ({CONTEXT_LABEL}) "
@@ -79,6 +103,8 @@ try:
     with left:
         if t_site is None:
             st.info("the teacher has no SAE to show")
+        elif feature is None:
+            st.info(f"no teacher misalignment feature has S{partner} as its partner: a student-only latent")
         else:
             widgets.dashboard(state.dashboard(root, ctx.teacher_id, t_site, feature, stamp),
                               f"teacher {ctx.teacher_id} · feature T{feature} at {t_site}", "teacher")
