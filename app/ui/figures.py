@@ -58,6 +58,43 @@ def spread(points: list[tuple[float, float]], radius: float) -> list[tuple[float
     return out
 
 
+LABEL_SPOTS = {"top center": (0.0, 1.0), "bottom center": (0.0, -1.0), "middle right": (1.0, 0.0),
+               "middle left": (-1.0, 0.0), "top right": (1.0, 1.0), "top left": (-1.0, 1.0),
+               "bottom right": (1.0, -1.0), "bottom left": (-1.0, -1.0)}
+"""Plotly text positions and the direction each puts the label from its point."""
+
+
+def place_labels(points: list[tuple[float, float]], texts: list[str], char_w: float = 0.011,
+                 line_h: float = 0.045, gap: float = 0.018) -> list[str]:
+    """A plotly textposition per point (coordinates scaled to [0, 1] on both axes) such that
+    labels overlap neither each other, nor other points, nor the plot's edge where that can be
+    avoided: greedy, points in order, each taking the first free spot (else the least-overlapping
+    one). Deterministic."""
+    def box(i: int, spot: str) -> tuple[float, float, float, float]:
+        (x, y), (dx, dy) = points[i], LABEL_SPOTS[spot]
+        w, h = char_w * len(texts[i]), line_h
+        cx = x + dx * (w / 2 + gap) if dx else x
+        cy = y + dy * (h / 2 + gap) if dy else y
+        return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+
+    def overlap(a, b) -> float:
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    marks = [(x - gap / 2, y - gap / 2, x + gap / 2, y + gap / 2) for x, y in points]
+    placed: list[tuple] = []
+    out = []
+    for i in range(len(points)):
+        def cost(spot: str) -> float:
+            b = box(i, spot)
+            outside = (max(0.0, -b[0]) + max(0.0, b[2] - 1) + max(0.0, -b[1]) + max(0.0, b[3] - 1))
+            return (sum(overlap(b, o) for o in placed) + sum(overlap(b, m) for j, m in enumerate(marks) if j != i)
+                    + outside)
+        best = min(LABEL_SPOTS, key=lambda spot: (cost(spot) > 0, cost(spot), list(LABEL_SPOTS).index(spot)))
+        out.append(best)
+        placed.append(box(i, best))
+    return out
+
+
 def _error_bars(summary: Summary, organism: str, pts: list) -> dict | None:
     """Wilson 95% interval of each student's misbehaviour, relative to the teacher's rate."""
     teacher = summary.teachers.get(organism)
@@ -97,11 +134,12 @@ def plane_figure(summary: Summary, organism: str, selected: list[str] = ()) -> g
     fig.add_trace(go.Scatter(x=[1.0], y=[1.0], mode="markers", name="teacher", customdata=[""],
                              marker=dict(symbol="star-open", size=26, color=TEACHER_COLOUR, line_width=1.5),
                              hovertemplate="teacher (reference: 100% / 100%)<extra></extra>"))
+    labels = [r.name.split(".", 1)[-1] for r in pts]
+    scaled = [((x - x0) / (x1 - x0), (y - y0) / (y1 - y0)) for x, y in placed]
     fig.add_trace(go.Scatter(
         x=[p[0] for p in placed], y=[p[1] for p in placed], mode="markers+text",
         error_y=_error_bars(summary, organism, pts),
-        text=[r.name.split(".", 1)[-1] for r in pts],
-        textposition=["bottom center" if i % 2 else "top center" for i in range(len(pts))],
+        text=labels, textposition=place_labels(scaled, labels),
         customdata=[r.name for r in pts], name="students",
         marker=dict(size=[18 if r.name in selected else 13 for r in pts],
                     color=[VERDICT_COLOURS[r.verdict] for r in pts],
