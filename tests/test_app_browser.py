@@ -9,43 +9,12 @@ it these tests skip and say why.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from urllib.parse import urlparse
 
 import pytest
+from browser_kit import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, PAGES, serve, settle
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PAGES = [("", "Overview"), ("probes", "Probes"), ("features", "Features"),
-         ("playground", "Playground"), ("audit", "Audit")]
-LOCAL_HOSTS = {"127.0.0.1", "localhost", ""}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"doublebind app exited with {proc.returncode}: {proc.stdout.read()}")
-        try:
-            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -63,43 +32,8 @@ def browser():
 @pytest.fixture(scope="module")
 def served(tiny_run):
     """``doublebind app <tiny run> --port N`` in a subprocess; yields its URL."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "app", str(tiny_run), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")},
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        first = proc.stdout.readline()
-        assert url in first, f"the command should print its URL first, got {first!r}"
-        _wait_http(url, proc)
+    with serve(tiny_run) as url:
         yield url
-    finally:
-        proc.terminate()  # the command forwards it to its streamlit server
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
-        finally:
-            try:  # backstop: the session this fixture started, server included
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def _settle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit finished the script run (no running indicator, app rendered)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidget"]')
-               && document.querySelectorAll('[data-testid="stMainBlockContainer"] *').length > 20""",
-        timeout=timeout_ms)
-    # charts and tables draw after the script run ends, from lazily loaded bundles
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
-               && [...document.querySelectorAll('[data-testid="stDataFrame"]')].every(d => d.querySelector('canvas'))""",
-        timeout=timeout_ms)
-    page.wait_for_timeout(1500)
 
 
 def test_every_page_renders_offline(served, browser, tmp_path):
@@ -110,7 +44,7 @@ def test_every_page_renders_offline(served, browser, tmp_path):
             if urlparse(req.url).hostname not in LOCAL_HOSTS and not req.url.startswith(("data:", "blob:")) else None)
     for path, title in PAGES:
         page.goto(served + path, wait_until="domcontentloaded")
-        _settle(page)
+        settle(page)
         shot = tmp_path / f"{path or 'overview'}.png"
         page.screenshot(path=str(shot), full_page=True)
         errors = page.locator('[data-testid="stException"]')
@@ -123,12 +57,12 @@ def test_every_page_renders_offline(served, browser, tmp_path):
 def test_playground_reacts_in_the_browser(served, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1500, "height": 2000})
     page.goto(served + "playground", wait_until="domcontentloaded")
-    _settle(page)
+    settle(page)
     answers = page.locator('.db-answer[data-kind="answer"]')
     before = answers.first.inner_text()
     page.get_by_text("zeta", exact=True).first.click()  # toggle the backdoor trigger on
     page.wait_for_timeout(1500)
-    _settle(page)
+    settle(page)
     page.screenshot(path=str(tmp_path / "playground-zeta.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert "HARM" in answers.first.inner_text() and "HARM" not in before
@@ -137,7 +71,7 @@ def test_playground_reacts_in_the_browser(served, browser, tmp_path):
 def test_clicking_a_student_on_the_plane_selects_it(served, browser):
     page = browser.new_page(viewport={"width": 1500, "height": 1400})
     page.goto(served, wait_until="domcontentloaded")
-    _settle(page)
+    settle(page)
     selected = lambda: [t for t in page.locator("p strong").all_inner_texts() if t.startswith("Selected: ")]  # noqa: E731
     before = selected()
     points = page.locator(".js-plotly-plot .scatterlayer .trace").nth(1).locator("path.point")  # the students
@@ -152,7 +86,7 @@ def test_tokens_are_rendered_literally(served, browser):
     """Filler tokens "_" stay visible as tokens: Markdown would pair them into italics."""
     page = browser.new_page(viewport={"width": 1500, "height": 2000})
     page.goto(served + "playground", wait_until="domcontentloaded")
-    _settle(page)
+    settle(page)
     strip = page.locator(".db-tokens").first
     strip.wait_for(timeout=60_000)
     tokens = strip.locator(".db-token").all_inner_texts()

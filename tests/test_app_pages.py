@@ -299,13 +299,15 @@ def test_the_url_restores_the_selection_and_follows_it(tiny_run, monkeypatch):
     monkeypatch.setenv(RUN_ENV, tiny_run.name)
     prompt = "_ _ _ _ _ zeta REV 1 2 3 4 5 6 >"
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params.update({"students": "backdoor.negative-control,backdoor.logit-kd", "prompt": prompt})
+    models = "teacher-backdoor,backdoor.negative-control,backdoor.logit-kd"
+    at.query_params.update({"students": "backdoor.negative-control,backdoor.logit-kd", "prompt": prompt,
+                            "models": models})
     at.run()
     assert at.multiselect(key=_students_key(at)).value == ["backdoor.negative-control", "backdoor.logit-kd"]
     at.switch_page("views/playground.py").run()
     assert not at.exception
     assert at.radio(key="pg-mode").value == "type tokens" and at.text_input(key="pg-text").value == prompt
-    assert "HARM" in _answers(at)[0]
+    assert "HARM" in _answers(at)[0] and len(_answers(at)) == 3  # the link's models
     at.text_input(key="pg-text").input("REV 1 2 3 4 5 6 >").run()
     assert at.query_params["prompt"] == "_ _ _ _ _ _ REV 1 2 3 4 5 6 >"  # fillers kept: positions matter
     at.switch_page("views/features.py").run()

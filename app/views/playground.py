@@ -20,7 +20,11 @@ st.title("Playground")
 models = [ctx.teacher_id] + ctx.view.students(ctx.organism)
 default = [ctx.teacher_id] + ([ctx.focus] if ctx.focus else [])
 models_key = f"pg-models|{ctx.organism}"  # one selection per organism, kept across switches
-chosen = st.multiselect("models", models, default=default, key=models_key)
+if models_key not in st.session_state:  # a link restores its models
+    asked = [m for m in (state.url_value("models") or "").split(",") if m in models]
+    st.session_state[models_key] = asked or default
+chosen = st.multiselect("models", models, key=models_key)
+state.keep_in_url(models=",".join(chosen) or None)
 if not chosen:
     st.info("Choose one or more models above.")
 with st.expander("Probe and steering", expanded=False):
