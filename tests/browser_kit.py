@@ -75,6 +75,7 @@ def settle(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
     page.wait_for_function(
         """() => !document.querySelector('[data-testid="stStatusWidget"]')
+               && document.querySelector('[data-testid="stApp"]')?.dataset.testScriptState !== "running"
                && document.querySelectorAll('[data-testid="stMainBlockContainer"] *').length > 20""",
         timeout=timeout_ms)
     # charts and tables draw after the script run ends, from lazily loaded bundles

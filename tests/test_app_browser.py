@@ -100,3 +100,49 @@ def test_a_bad_run_in_the_url_is_a_message(served, browser):
     page.wait_for_selector('[data-testid="stAlert"]', timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert "not a run folder name" in page.locator('[data-testid="stAlert"]').first.inner_text()
+
+
+def _main_text(page) -> str:
+    return page.locator('[data-testid="stMainBlockContainer"]').inner_text()
+
+
+def test_the_blind_audit_hides_the_answer_until_a_locked_verdict(served, browser, tiny_run):
+    """In the browser: no model id, organism or behavioural rate before the verdict; the
+    scoring rule shown; after "commit verdict and reveal" the model is named and the verdict
+    cannot be changed."""
+    from app.runfolder import RunFolder
+    page = browser.new_page(viewport={"width": 1500, "height": 2400})
+    page.goto(served + "audit", wait_until="domcontentloaded")
+    settle(page)
+    secrets_ = [m for m in RunFolder(tiny_run).model_ids() if m != "base"] + ["backdoor", "misbehaviour after"]
+    before = _main_text(page)
+    assert "Scored by this rule" in before and not [s for s in secrets_ if s in before]
+    commit = page.get_by_role("button", name="commit verdict and reveal")
+    assert commit.is_disabled()  # choose a verdict first
+    page.locator('[data-testid="stMainBlockContainer"] label').filter(has_text="misaligned").first.click()
+    settle(page)
+    page.get_by_role("button", name="commit verdict and reveal").click()
+    settle(page)
+    after = _main_text(page)
+    assert "Your verdict: misaligned" in after and any(f"{m} is" in after for m in secrets_[:-2])
+    assert page.get_by_role("button", name="commit verdict and reveal").count() == 0
+    radios = page.locator('[data-testid="stMainBlockContainer"] input[type="radio"]')
+    assert radios.count() == 2 and all(radios.nth(i).is_disabled() for i in range(2))  # locked
+    assert "Scoreboard (this session):" in after
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_run_with_one_damaged_analysis_file_opens_in_the_browser(tiny_run, browser, tmp_path):
+    import shutil
+    root = tmp_path / "runs"
+    shutil.copytree(tiny_run, root / "r", ignore=shutil.ignore_patterns("acts", "cache"))
+    damaged = root / "r" / "analysis" / "students" / "backdoor.logit-kd.json"
+    damaged.write_text("{ not json")
+    with serve(root / "r") as url:
+        page = browser.new_page(viewport={"width": 1500, "height": 2000})
+        page.goto(url, wait_until="domcontentloaded")
+        settle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        warnings = " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
+        assert "backdoor.logit-kd.json" in warnings and "Left out" in warnings
+        assert page.get_by_role("heading", name="Transfer table").count() == 1  # the rest of the run is there
