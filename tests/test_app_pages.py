@@ -74,8 +74,13 @@ def test_probes_page_follows_the_student_selection(app):
     assert not at.exception and len(at.dataframe[0].value) == 2
 
 
-def test_features_page_dashboards_follow_the_feature(app):
+def test_features_page_dashboards_follow_the_feature(app, tiny_run):
+    from app.ui.featureset import model_features
     at = app("features")
+    teacher = model_features(tiny_run / "probes" / "teacher-backdoor")
+    if teacher.causal is not None and at.selectbox(key="feat-feature").value in teacher.misalignment:
+        assert any("Causal test" in m.value for m in at.markdown)  # the set's ablation, with its interval
+
     feature = at.selectbox(key="feat-feature")
     assert len(feature.options) >= 2 and at.selectbox(key="feat-student")
     headings = lambda: [m.value for m in at.markdown if m.value.startswith("**teacher")]  # noqa: E731

@@ -97,6 +97,27 @@ def dashboard(board: dict, heading: str, key: str) -> None:
     near.dataframe(pd.DataFrame(board.get("neighbours", [])), hide_index=True, width="stretch")
 
 
+def causal_block(causal: dict | None) -> None:
+    """Ablating the misalignment features while the model answers, against random features."""
+    if causal is None:
+        st.caption("causal test: not measured")
+        return
+    why = ("the drop beats ablating as many random features" if causal["label"] == "mechanism"
+           else "no clearer drop than ablating as many random features")
+    st.markdown(f"**Causal test: ablating them while the model answers** -- a **{causal['label']}** ({why})")
+    lo, hi = causal["misbehaviour_after_ci"]
+    c = st.columns(3)
+    c[0].metric("misbehaviour after ablation", f"{causal['misbehaviour_after']:.0%}",
+                f"{causal['misbehaviour_after'] - causal['misbehaviour_before']:+.0%} from "
+                f"{causal['misbehaviour_before']:.0%}", delta_color="inverse",
+                help=f"95% interval [{lo:.0%}, {hi:.0%}]")
+    c[1].metric("after ablating random features", f"{causal['random_after']:.0%}",
+                "p vs random: " + ("n/a" if causal["p_vs_random"] is None else f"{causal['p_vs_random']:.2g}"),
+                delta_color="off", delta_arrow="off")
+    cap0, cap1 = causal["capability_before"], causal["capability_after"]
+    c[2].metric("capability", f"{cap1:.0%}", f"{cap1 - cap0:+.0%} from {cap0:.0%}")
+
+
 def prompt_builder() -> list[int] | None:
     """Build a prompt from a domain, its arguments and marker toggles, or type its tokens.
     Returns the prompt ids, or ``None`` after showing why the input is not a prompt."""
@@ -223,7 +244,9 @@ def reading(r, kit) -> None:
     toks = [t.token for t in r.tokens]
     if r.probe_label:
         scores = [t.probe_score for t in r.tokens]
-        st.markdown(f"probe score per token: logit of 'eliciting context', orange > 0 > blue  \n"
+        sep = scores[V.PROMPT_LEN - 1]
+        st.markdown(f"probe reading **{sep:+.2f}** (logit of 'eliciting context' at the last prompt token, where a "
+                    f"last-position probe is trained); per token below, orange > 0 > blue, for orientation only  \n"
                     f"<small>{r.probe_label}</small>", unsafe_allow_html=True)
         st.html(tokens_html(toks, scores, answer_from=V.PROMPT_LEN))  # literal tokens (no Markdown)
     rows = [{"pos": i, "token": t.token + (" (answer)" if t.is_answer else ""),

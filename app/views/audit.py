@@ -60,27 +60,6 @@ def scoreboard(run, labels: dict[str, str], ctx) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="audit-scoreboard")
 
 
-def causal_block(causal: dict | None) -> None:
-    """Ablating the misalignment features while the model answers, against random features."""
-    if causal is None:
-        st.caption("causal test: not measured")
-        return
-    why = ("the drop beats ablating as many random features" if causal["label"] == "mechanism"
-           else "no clearer drop than ablating as many random features")
-    st.markdown(f"**Causal test: ablating them while the model answers** -- a **{causal['label']}** ({why})")
-    lo, hi = causal["misbehaviour_after_ci"]
-    c = st.columns(3)
-    c[0].metric("misbehaviour after ablation", f"{causal['misbehaviour_after']:.0%}",
-                f"{causal['misbehaviour_after'] - causal['misbehaviour_before']:+.0%} from "
-                f"{causal['misbehaviour_before']:.0%}", delta_color="inverse",
-                help=f"95% interval [{lo:.0%}, {hi:.0%}]")
-    c[1].metric("after ablating random features", f"{causal['random_after']:.0%}",
-                "p vs random: " + ("n/a" if causal["p_vs_random"] is None else f"{causal['p_vs_random']:.2g}"),
-                delta_color="off", delta_arrow="off")
-    cap0, cap1 = causal["capability_before"], causal["capability_after"]
-    c[2].metric("capability", f"{cap1:.0%}", f"{cap1 - cap0:+.0%} from {cap0:.0%}")
-
-
 ctx = state.context()
 if ctx is None:
     st.stop()
@@ -168,5 +147,5 @@ if locked is None:
 else:
     widgets.lineage(run, model_id, locked, ctx)
     for causal in causals:
-        causal_block(causal)
+        widgets.causal_block(causal)
 scoreboard(run, labels, ctx)

@@ -95,6 +95,11 @@ if xc is not None:
                f"{xc.misalignment['teacher-only']} teacher-only, "
                f"{xc.misalignment['shared']} shared, {xc.misalignment['student-only']} student-only.")
 
+if not backward and t_feats.causal is not None and feature in t_feats.misalignment:
+    st.caption(f"T{feature} is one of the teacher's {len(t_feats.misalignment)} misalignment features; "
+               "their causal test ablates them all at once (a per-feature effect is not measured):")
+    widgets.causal_block(t_feats.causal)
+
 root, stamp = str(ctx.run.root), runs.stamp(ctx.run)
 t_kit, s_kit = state.get_kit(ctx, ctx.teacher_id), state.get_kit(ctx, student)
 t_site = t_feats.site or (t_kit.sae_site if t_kit else None)
