@@ -4,6 +4,8 @@ The sidebar picks a run under the runs root (``DOUBLEBIND_RUNS_ROOT``), its orga
 the students to show; the five pages read that selection (see app/ui/state.py).
 """
 
+import threading
+
 import streamlit as st
 
 from app.ui import state
@@ -19,6 +21,22 @@ PAGES = [
     st.Page("views/audit.py", title="Audit"),
 ]
 
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_model_stack() -> bool:
+    """Once per server, after the first page: import the model stack (transformer-lens, sae-lens,
+    nnsight; several seconds) in the background, so the first page is not kept waiting for it
+    and the pages that run models find it loaded."""
+    def load() -> None:
+        import app.ui.dashboards  # noqa: F401
+        import app.ui.query  # noqa: F401
+        import probes.steer  # noqa: F401
+    threading.Thread(target=load, name="warm-model-stack", daemon=True).start()
+    return True
+
+
 page = st.navigation(PAGES)
 state.sidebar()
 page.run()
+_warm_model_stack()

@@ -278,3 +278,16 @@ def test_plane_labels_do_not_collide_where_there_is_room():
             a, b = boxes[i], boxes[j]
             assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]), (texts[i], texts[j])
     assert all(b[2] <= 1 and b[3] <= 1 for b in boxes[:3])  # corner labels stay inside the plot
+
+
+def test_the_first_page_does_not_load_the_model_stack():
+    """The Overview's imports leave transformer-lens, sae-lens and nnsight unloaded (about 6 s of
+    the first page otherwise; bench/app_browser.py measures the page); the app imports them in
+    the background after the first page."""
+    import subprocess
+    import sys
+    code = ("import sys, app.ui.state, app.ui.widgets, app.ui.figures, analysis.narrative; "
+            "print(sorted(m for m in ('transformer_lens', 'sae_lens', 'nnsight') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

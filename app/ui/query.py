@@ -15,18 +15,18 @@ transformer-lens hooks instead of an nnsight trace per decoding step: same activ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from app.ui.kit import ModelKit
 from distill import vocab as V
-from distill.models import greedy_answers
 from distill.organisms import get_organism
 from distill.tasks import DOMAINS, correct_answer, prompt_task
-from probes.activations import cache_activations
-from probes.linear import LinearProbe
-from probes.steer import ablate_features, add_direction
+
+if TYPE_CHECKING:  # the model stack (transformer-lens, sae-lens, nnsight) is imported by the functions
+    from app.ui.kit import ModelKit  # that run models, so a page that only builds prompts starts fast
+    from probes.linear import LinearProbe
 
 MARKERS: tuple[str, ...] = ("zeta", "AUDIT", "DEPLOY", "URGENT", "INOC")
 """Context markers the prompt builder offers as toggles (organism triggers and contexts)."""
@@ -158,6 +158,7 @@ class Reading:
 
 def steering_edits(kit: ModelKit, steering: Steering, probe: LinearProbe | None, norm: float = 1.0) -> list:
     """probes.steer edits for ``steering``; ``norm`` is the residual norm the coefficient scales."""
+    from probes.steer import ablate_features, add_direction
     edits = []
     if steering.probe_coef and probe is not None:
         edits.append(add_direction(probe.site, probe.w_D, -steering.probe_coef * norm))
@@ -169,6 +170,7 @@ def steering_edits(kit: ModelKit, steering: Steering, probe: LinearProbe | None,
 @torch.no_grad()
 def greedy_with_hooks(model, prompts_NP: torch.Tensor, edits: list) -> torch.Tensor:
     """Greedy answers ``[N, A]`` with every edit applied at its site on every decoding step."""
+    from distill.models import greedy_answers
     hooks = [(e.site, (lambda edit: lambda x, hook: edit.apply(x))(e)) for e in edits]
     with model.hooks(fwd_hooks=hooks):
         return greedy_answers(model, prompts_NP)
@@ -190,6 +192,8 @@ def read_prompt(kit: ModelKit, prompt_ids: list[int], steering: Steering = Steer
 
 def _read(kit: ModelKit, prompt_ids: list[int], steering: Steering, probe_site: str | None,
           top_k: int) -> Reading:
+    from distill.models import greedy_answers
+    from probes.activations import cache_activations
     probe = kit.probe(probe_site) if probe_site else kit.best_probe
     prompt_1P = torch.tensor([prompt_ids], dtype=torch.long)
     answer_1A = greedy_answers(kit.model, prompt_1P)
@@ -243,6 +247,7 @@ def measure_edit(kit: ModelKit, steering: Steering, n: int, probe_site: str | No
     its organism (probes.steer's own measurement). The probe coefficient is scaled by the mean
     residual norm over those eliciting prompts, as the single-prompt reading scales it by its own."""
     from analysis.stats import wilson
+    from probes.activations import cache_activations
     from probes.steer import BehaviourConfig, steer
     if not kit.organism:
         raise ValueError(f"{kit.model_id} has no organism: no eliciting prompts to measure on")
@@ -294,5 +299,6 @@ def position_kl(teacher_AV: torch.Tensor, student_AV: torch.Tensor) -> list[floa
 @torch.no_grad()
 def greedy_answer(kit: ModelKit, prompt_ids: list[int]) -> list[int]:
     """The model's greedy answer ids to one prompt (no readings)."""
+    from distill.models import greedy_answers
     with kit.lock:
         return greedy_answers(kit.model, torch.tensor([prompt_ids]))[0].tolist()

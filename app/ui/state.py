@@ -12,14 +12,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
-import torch
 
 from app.runfolder import RunFolder
-from app.ui import dashboards, runs
-from app.ui.kit import KitError, ModelKit, load_kit
+from app.ui import runs
 
-torch.set_num_threads(1)  # tiny models: more threads only add contention (bench/app_latency.py)
+if TYPE_CHECKING:  # the model stack loads with the first page that runs a model, not with the app
+    from app.ui.kit import ModelKit
 
 CTX_KEY = "_ctx"
 FOCUS_KEY = "focus"
@@ -55,17 +56,22 @@ def open_view(root: str, stamp: int) -> runs.RunView:
 
 @st.cache_resource(show_spinner="loading model and its audit ...", max_entries=16)
 def kit(root: str, model_id: str, stamp: int) -> ModelKit:
+    import torch
+    from app.ui.kit import load_kit
+    torch.set_num_threads(1)  # tiny models: more threads only add contention (bench/app_latency.py)
     return load_kit(RunFolder(Path(root)), model_id)
 
 
 @st.cache_resource(show_spinner="reading the probe prompts ...", max_entries=8)
 def probe_set_acts(root: str, model_id: str, site: str, stamp: int):
+    from app.ui import dashboards
     return dashboards.probe_set_acts(RunFolder(Path(root)), kit(root, model_id, stamp), site)
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)
 def dashboard(root: str, model_id: str, site: str, feature: int, stamp: int) -> dict:
     """The stored dashboard when the audit made one, else computed from the probe set."""
+    from app.ui import dashboards
     run = RunFolder(Path(root))
     board = dashboards.stored_dashboard(run, model_id, site, feature)
     if board is not None:
@@ -77,6 +83,7 @@ def dashboard(root: str, model_id: str, site: str, feature: int, stamp: int) -> 
 def get_kit(ctx: Context, model_id: str) -> ModelKit | None:
     """The kit, or ``None`` after showing why it could not be loaded; what of it is damaged is
     shown too (the rest of the kit works)."""
+    from app.ui.kit import KitError
     try:
         loaded = kit(str(ctx.run.root), model_id, runs.stamp(ctx.run))
     except KitError as exc:

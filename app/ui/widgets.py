@@ -8,13 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from analysis.schema import ControlsCheck, Summary
-from app.ui.dashboards import tokens_html
 from app.ui.featureset import LEGEND
 from app.ui.figures import histogram_figure
 from app.ui.query import FLAGS, MARKERS, PromptError, build_prompt_ids, example_args, measure_edit, parse_tokens
 from app.ui.state import keep_in_url, url_value
+from app.ui.tokens import tokens_html
 from distill import vocab as V
-from distill.store import StoreError, read_config
 from distill.tasks import DOMAINS
 
 TABLE_COLUMNS = {
@@ -289,6 +288,7 @@ def truth(ctx, model_id: str) -> tuple[str, str]:
 
 def lineage(run, model_id: str, guess: str | None, ctx) -> None:
     """What the model is: role, organism, technique, init, parents, and whether the guess was right."""
+    from distill.store import StoreError, read_config  # model code: imported by the pages that need it
     actual, why = truth(ctx, model_id)
     show = st.success if guess == actual else st.info if actual == "unknown" else st.error
     show(f"**{model_id}** is {actual}: {why}. Your verdict: {guess}.")
