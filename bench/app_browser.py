@@ -12,7 +12,8 @@ their targets:
   p50 and p95 over ``--clicks`` clicks after two warm-up clicks, polled every 10 ms
   (target p95 300 ms).
 
-Screenshots of every page at 1366x768 and 1920x1080 (full page) go to ``--shots``.
+Screenshots of every page at 1366x768 and 1920x1080 go to ``--shots`` (the viewport: Streamlit
+scrolls inside its own container).
 
 Run: ``.venv/bin/python bench/app_browser.py RUN_DIR [--clicks 30] [--shots bench-out/screens]``.
 """
