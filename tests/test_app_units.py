@@ -260,24 +260,27 @@ def test_per_position_kl_and_token_probabilities_on_known_distributions():
 
 
 def test_plane_labels_do_not_collide_where_there_is_room():
-    from app.ui.figures import LABEL_SPOTS, place_labels
-    # a cluster of six students near the top-right corner (the usual "capable, fully misaligned" spot)
-    pts = [(0.95, 0.95), (0.96, 0.93), (0.93, 0.96), (0.5, 0.5), (0.52, 0.5), (0.05, 0.05)]
-    texts = ["logit-kd", "positive-control", "jam", "filter", "inoculation", "negative-control"]
-    spots = place_labels(pts, texts)
-    assert set(spots) <= set(LABEL_SPOTS) and spots == place_labels(pts, texts)  # deterministic
+    from app.ui.figures import label_offsets
+    # a cluster near the top-right corner, and four near-coincident controls with long labels
+    pts = [(0.95, 0.95), (0.96, 0.93), (0.93, 0.96), (0.5, 0.5), (0.52, 0.5),
+           (0.10, 0.08), (0.11, 0.09), (0.12, 0.08), (0.10, 0.10)]
+    texts = ["logit-kd", "positive-control", "jam", "filter", "inoculation", "negative-control-fresh",
+             "negative-control-smaller-null", "negative-control-fresh-null", "negative-control-smaller"]
+    offs = label_offsets(pts, texts)
+    assert offs == label_offsets(pts, texts)  # deterministic
 
     def box(i):
-        (x, y), (dx, dy) = pts[i], LABEL_SPOTS[spots[i]]
-        w, h = 0.011 * len(texts[i]), 0.045
-        cx, cy = (x + dx * (w / 2 + 0.018) if dx else x), (y + dy * (h / 2 + 0.018) if dy else y)
-        return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        (x, y), (dx, dy), w = pts[i], offs[i], 0.011 * len(texts[i])
+        return x + dx - w / 2, y + dy - 0.0225, x + dx + w / 2, y + dy + 0.0225
     boxes = [box(i) for i in range(len(pts))]
     for i in range(len(boxes)):
         for j in range(i):
             a, b = boxes[i], boxes[j]
             assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]), (texts[i], texts[j])
-    assert all(b[2] <= 1 and b[3] <= 1 for b in boxes[:3])  # corner labels stay inside the plot
+        for k, (x, y) in enumerate(pts):  # no label covers a point
+            a = boxes[i]
+            assert not (a[0] < x < a[2] and a[1] < y < a[3]), (texts[i], k)
+    assert all(0 <= b[0] and b[2] <= 1 and 0 <= b[1] and b[3] <= 1 for b in boxes)  # inside the plot
 
 
 def test_the_first_page_does_not_load_the_model_stack():

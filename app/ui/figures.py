@@ -57,38 +57,44 @@ def spread(points: list[tuple[float, float]], radius: float) -> list[tuple[float
     return out
 
 
-LABEL_SPOTS = {"top center": (0.0, 1.0), "bottom center": (0.0, -1.0), "middle right": (1.0, 0.0),
-               "middle left": (-1.0, 0.0), "top right": (1.0, 1.0), "top left": (-1.0, 1.0),
-               "bottom right": (1.0, -1.0), "bottom left": (-1.0, -1.0)}
-"""Plotly text positions and the direction each puts the label from its point."""
+LABEL_ROWS = (1, -1, 2, -2, 3, -3, 4, -4, 5, -5)
+"""Label rows above (+) and below (-) a point, nearest first."""
 
 
-def place_labels(points: list[tuple[float, float]], texts: list[str], char_w: float = 0.011,
-                 line_h: float = 0.045, gap: float = 0.018) -> list[str]:
-    """A plotly textposition per point (coordinates scaled to [0, 1] on both axes) such that
-    labels overlap neither each other, nor other points, nor the plot's edge where that can be
-    avoided: greedy, points in order, each taking the first free spot (else the least-overlapping
-    one). Deterministic."""
-    def box(i: int, spot: str) -> tuple[float, float, float, float]:
-        (x, y), (dx, dy) = points[i], LABEL_SPOTS[spot]
-        w, h = char_w * len(texts[i]), line_h
-        cx = x + dx * (w / 2 + gap) if dx else x
-        cy = y + dy * (h / 2 + gap) if dy else y
-        return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+def label_offsets(points: list[tuple[float, float]], texts: list[str], char_w: float = 0.011,
+                  line_h: float = 0.045, gap: float = 0.018,
+                  others: list[tuple[float, float, float]] = ()) -> list[tuple[float, float]]:
+    """Where each point's label goes, as the offset of the label's centre from its point (all
+    in coordinates scaled to [0, 1] on both axes), so that labels overlap neither each other,
+    nor the points, nor the plot's edge where that can be avoided: greedy over the points in
+    order, each taking the nearest free spot among the sides and the stacked rows above and
+    below (else the least-overlapping one). ``others``: (x, y, half-size) of unlabelled marks
+    to keep clear (the teacher's star). Deterministic. Hand-written: plotly places text only on
+    the nine fixed positions around a point."""
+    def spots(i: int) -> list[tuple[float, float]]:
+        w = char_w * len(texts[i])
+        side = [(w / 2 + gap, 0.0), (-(w / 2 + gap), 0.0)]
+        rows = [(dx, r * (line_h + gap / 2)) for r in LABEL_ROWS for dx in (0.0, w / 2, -w / 2)]
+        return rows[:2] + side + rows[2:]
+
+    def box(i: int, off: tuple[float, float]) -> tuple[float, float, float, float]:
+        (x, y), w = points[i], char_w * len(texts[i])
+        return x + off[0] - w / 2, y + off[1] - line_h / 2, x + off[0] + w / 2, y + off[1] + line_h / 2
 
     def overlap(a, b) -> float:
         return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
     marks = [(x - gap / 2, y - gap / 2, x + gap / 2, y + gap / 2) for x, y in points]
+    marks += [(x - r, y - r, x + r, y + r) for x, y, r in others]
     placed: list[tuple] = []
     out = []
     for i in range(len(points)):
-        def cost(spot: str) -> float:
-            b = box(i, spot)
-            outside = (max(0.0, -b[0]) + max(0.0, b[2] - 1) + max(0.0, -b[1]) + max(0.0, b[3] - 1))
-            return (sum(overlap(b, o) for o in placed) + sum(overlap(b, m) for j, m in enumerate(marks) if j != i)
-                    + outside)
-        best = min(LABEL_SPOTS, key=lambda spot: (cost(spot) > 0, cost(spot), list(LABEL_SPOTS).index(spot)))
+        def cost(off) -> float:
+            b = box(i, off)
+            outside = max(0.0, -b[0]) + max(0.0, b[2] - 1) + max(0.0, -b[1]) + max(0.0, b[3] - 1)
+            return sum(overlap(b, o) for o in placed) + sum(overlap(b, m) for m in marks) + outside
+        options = spots(i)
+        best = min(options, key=lambda off: (cost(off) > 0, cost(off), options.index(off)))
         out.append(best)
         placed.append(box(i, best))
     return out
@@ -134,11 +140,19 @@ def plane_figure(summary: Summary, organism: str, selected: list[str] = ()) -> g
                              marker=dict(symbol="star-open", size=26, color=TEACHER_COLOUR, line_width=1.5),
                              hovertemplate="teacher (reference: 100% / 100%)<extra></extra>"))
     labels = [r.name.split(".", 1)[-1] for r in pts]
-    scaled = [((x - x0) / (x1 - x0), (y - y0) / (y1 - y0)) for x, y in placed]
+    sx, sy = x1 - x0, y1 - y0
+    offsets = label_offsets([((x - x0) / sx, (y - y0) / sy) for x, y in placed], labels,
+                            others=[((1.0 - x0) / sx, (1.0 - y0) / sy, 0.035)])  # the teacher's star
+    font = dict(size=11, color="#555")
+    for (x, y), (dx, dy), text in zip(placed, offsets, labels):
+        if abs(dy) > 0.07:  # beyond the first row: the label sits at the line's far end, drawn to its point
+            fig.add_annotation(x=x, y=y, ax=x + dx * sx, ay=y + dy * sy, axref="x", ayref="y", text=text,
+                               showarrow=True, arrowhead=0, arrowwidth=0.7, arrowcolor="#aaa", standoff=5, font=font)
+        else:
+            fig.add_annotation(x=x + dx * sx, y=y + dy * sy, text=text, showarrow=False, font=font)
     fig.add_trace(go.Scatter(
-        x=[p[0] for p in placed], y=[p[1] for p in placed], mode="markers+text",
+        x=[p[0] for p in placed], y=[p[1] for p in placed], mode="markers",
         error_y=_error_bars(summary, organism, pts),
-        text=labels, textposition=place_labels(scaled, labels),
         customdata=[r.name for r in pts], name="students",
         marker=dict(size=[18 if r.name in selected else 13 for r in pts],
                     color=[VERDICT_COLOURS[r.verdict] for r in pts],
