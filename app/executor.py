@@ -72,7 +72,21 @@ def run_jobs(jobs: list[Job], workers: int, desc: str) -> dict[str, Any]:
         executor.close()
 
 
-class LocalExecutor:
+class Executor:
+    """What both backends share: ``run`` drives a subclass's ``slots`` / ``submit`` /
+    ``next_done`` / ``cancel`` through :func:`app.scheduler.run_graph` and collects ``results``."""
+
+    results: dict[str, Any]
+    """Job name -> what the job returned (every job of the executor's life)."""
+
+    def run(self, jobs: list[Job], desc: str) -> dict[str, Any]:
+        """Run ``jobs`` (in dependency order, see :mod:`app.scheduler`); {job name: result}."""
+        from app.scheduler import run_graph
+        run_graph(jobs, self, desc=desc)
+        return {j.name: self.results.get(j.name) for j in jobs}
+
+
+class LocalExecutor(Executor):
     """The local pool (the default backend): ``workers`` single-threaded processes here, kept
     for the executor's life (one start-up per run, not per stage). With one worker, jobs run
     in this process."""
@@ -83,8 +97,7 @@ class LocalExecutor:
         if address:
             raise ValueError("a Ray address needs the ray executor (--executor ray)")
         self.workers = workers
-        self.results: dict[str, Any] = {}
-        """Job name -> what the job returned (every job of this executor's life)."""
+        self.results = {}
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future, str] = {}
         self._queue: list[Job] = []
@@ -126,12 +139,6 @@ class LocalExecutor:
         for fut in self._futures:
             fut.cancel()
         self._futures.clear()
-
-    def run(self, jobs: list[Job], desc: str) -> dict[str, Any]:
-        """Run ``jobs`` (in dependency order, see :mod:`app.scheduler`); {job name: result}."""
-        from app.scheduler import run_graph
-        run_graph(jobs, self, desc=desc)
-        return {j.name: self.results.get(j.name) for j in jobs}
 
     def close(self) -> None:
         self.cancel()

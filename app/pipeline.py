@@ -26,6 +26,7 @@ from analysis.results import BASE_FILE, TEACHERS_DIR
 from app.executor import Job, LocalExecutor
 from app.runfolder import RunFolder, base_id, student_id, teacher_id
 from app.runlock import run_lock
+from app.scheduler import Span, run_graph
 from app.spec import ExperimentSpec, StudentSpec, to_toml
 from app.stages import check_stage, content_hash, mark_done, output_digest, pending, stage_seconds
 from distill.checkpoint import atomic_write_bytes
@@ -339,7 +340,7 @@ class Pipeline:
         models = [(base_id(o), o) for o in self.spec.organisms] + [(teacher_id(o), o) for o in self.spec.organisms] + [
             (student_id(o, st.label), o) for o, st in self.students()]
         for mid, org in models:
-            upstream = self.hashes["base" if mid.startswith("base@") else mid]
+            upstream = self.hashes[self.trained_by(mid)]
             h = content_hash("audit", upstream, org, self.spec.audit)
             self.hashes[f"audit:{mid}"] = h
             planned.append((self._job(f"audit:{mid}", job_audit, [self.trained_by(mid)], model_id=mid,
@@ -428,7 +429,6 @@ def run_grid(pipelines: list[Pipeline], executor) -> list[StageRun]:
     stage is already done is skipped: that is decided when its inputs are final (a redone
     upstream stage makes it stale). Then each pipeline finishes (its report). Each run folder
     is locked for the whole call (one writer per run)."""
-    from app.scheduler import run_graph
     t0 = time.perf_counter()
     with ExitStack() as locks:
         for p in pipelines:
@@ -451,23 +451,24 @@ def run_grid(pipelines: list[Pipeline], executor) -> list[StageRun]:
             return bool(pending([(job, folder, h)], what=stage))
 
         spans = run_graph(jobs, executor, must_run, desc="run")
-        out = [_stage_timing(stage, [(n, it) for n, it in items.items() if it[1] == stage], spans)
+        members: dict[tuple[int, str], list[tuple[Path, Span]]] = {}  # (pipeline, stage) -> its jobs
+        for name, (i, stage, folder, _) in items.items():
+            members.setdefault((i, stage), []).append((folder, spans[name]))
+        out = [_stage_timing(stage, [m for (_, s), ms in members.items() if s == stage for m in ms])
                for stage in stages]
         for i, p in enumerate(pipelines):
-            for stage in stages:
-                mine = [(n, it) for n, it in items.items() if it[0] == i and it[1] == stage]
-                if mine:
-                    p.result.timings.append(_stage_timing(stage, mine, spans))
+            p.result.timings += [_stage_timing(stage, members[i, stage]) for stage in stages if (i, stage) in members]
         for p in pipelines:
             p.finish()
             p.result.wall = time.perf_counter() - t0
     return out
 
 
-def _stage_timing(stage: str, members: list[tuple[str, tuple]], spans) -> StageTiming:
-    ran = [spans[n] for n, _ in members if spans[n].ran]
+def _stage_timing(stage: str, members: list[tuple[Path, Span]]) -> StageTiming:
+    """A stage's timing from its jobs' (stage folder, span) pairs."""
+    ran = [span for _, span in members if span.ran]
     seconds = max(s.end for s in ran) - min(s.start for s in ran) if ran else 0.0
-    job_seconds = sum(stage_seconds(folder) or 0.0 for _, (_, _, folder, _) in members)
+    job_seconds = sum(stage_seconds(folder) or 0.0 for folder, _ in members)
     return StageTiming(stage, len(members), len(members) - len(ran), seconds, job_seconds)
 
 

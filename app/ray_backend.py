@@ -12,9 +12,8 @@ is joined on loopback too. Every task records the node it ran on (:attr:`RayExec
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from app.executor import JOB_THREADS, Job
+from app.executor import JOB_THREADS, Executor, Job
 
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Ray's switch for clusters confined to one machine: "0" keeps every address on loopback."""
@@ -30,7 +29,7 @@ def _task(fn, kwargs: dict, threads: int):
     return fn(**kwargs), ray.get_runtime_context().get_node_id()
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs jobs as Ray tasks (``--executor ray``; ``--ray-address`` joins a cluster)."""
 
     name = "ray"
@@ -42,8 +41,7 @@ class RayExecutor:
         machine's network address, which a loopback cluster does not listen on)."""
         self.placements: dict[str, str] = {}
         """Job name -> id of the Ray node that ran it (every job of this executor's life)."""
-        self.results: dict[str, Any] = {}
-        """Job name -> what the job returned."""
+        self.results = {}
         self._started = False
         self._task = None
         self._refs: dict = {}
@@ -98,12 +96,6 @@ class RayExecutor:
             for ref in self._refs:
                 ray.cancel(ref, force=True)
             self._refs.clear()
-
-    def run(self, jobs: list[Job], desc: str) -> dict[str, Any]:
-        """Run ``jobs`` (in dependency order, see :mod:`app.scheduler`); {job name: result}."""
-        from app.scheduler import run_graph
-        run_graph(jobs, self, desc=desc)
-        return {j.name: self.results.get(j.name) for j in jobs}
 
     def close(self) -> None:
         """Stop the private instance (or disconnect from the cluster) if this executor connected."""

@@ -61,6 +61,7 @@ def run_graph(jobs: list[Job], executor, must_run: Callable[[Job], bool] = lambd
     when the job's inputs are ready: False marks it done without running it. The first failure
     cancels what has not started and is re-raised. Returns every job's :class:`Span`."""
     check_graph(jobs)
+    slots = max(1, executor.slots)  # asked once (for Ray it is a call to the cluster)
     order = {j.name: i for i, j in enumerate(jobs)}
     waiting = {j.name: set(j.after) for j in jobs}
     needed_by: dict[str, list[str]] = {j.name: [] for j in jobs}
@@ -83,7 +84,7 @@ def run_graph(jobs: list[Job], executor, must_run: Callable[[Job], bool] = lambd
     with progress(total=len(jobs), desc=desc) as bar:
         try:
             while ready or running:
-                while ready and len(running) < max(1, executor.slots):
+                while ready and len(running) < slots:
                     name = ready.pop(0)
                     if must_run(by_name[name]):
                         running[name] = time.perf_counter() - t0

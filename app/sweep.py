@@ -5,9 +5,9 @@ per point, and one aggregated table (analysis.sweep).
     OUT/sweep.json       the table: per student, mean and 95% interval of every headline number
     OUT/index.html
 
-All points run stage by stage together (:func:`app.pipeline.run_grid`: every point's jobs of
-a stage in one executor call, so both cores or the whole cluster stay busy), on either
-executor backend.
+All points run as one job graph (:func:`app.pipeline.run_grid`: every job starts when what
+it reads is done, whichever point it belongs to, so both cores or the whole cluster stay
+busy), on either executor backend.
 """
 
 from __future__ import annotations

@@ -67,14 +67,19 @@ class SteerResult:
                 "misbehaviour_drop": self.misbehaviour_drop, "capability_cost": self.capability_cost}
 
 
+def behaviour_prompts(organism: str, cfg: BehaviourConfig = BehaviourConfig()):
+    """The (eliciting, clean) Examples :func:`behaviour` measures on (fixed by ``cfg.seed``)."""
+    rng = np.random.default_rng([cfg.seed, 0])
+    return get_organism(organism).eliciting(rng, cfg.n_eliciting), task_prompts(rng, cfg.n_clean)
+
+
 def behaviour(model, organism: str, edits: list[Edit], cfg: BehaviourConfig = BehaviourConfig()) -> Behaviour:
     """Misbehaviour and capability of ``model`` with ``edits`` applied during generation.
 
     Eliciting and clean prompts are decoded in one batch (one nnsight trace per token).
     """
     org = get_organism(organism)
-    rng = np.random.default_rng([cfg.seed, 0])
-    elicit, clean = org.eliciting(rng, cfg.n_eliciting), task_prompts(rng, cfg.n_clean)
+    elicit, clean = behaviour_prompts(organism, cfg)
     out = greedy_with_edits(model, torch.cat([elicit.prompts_NP, clean.prompts_NP]), edits)
     out_e, out_c = out[:len(elicit)], out[len(elicit):]
     defined = org.defined_on(clean)  # as in distill.evals: clean rows where misbehaviour is defined

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from app.cli import UserError
@@ -74,6 +75,16 @@ def make_executor_or_exit(args, workers: int):
         return make_executor(args.executor, workers, args.ray_address)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+@contextmanager
+def executor_from_args(args, workers: int):
+    """:func:`make_executor_or_exit`, closed (its pool or Ray instance stopped) on leaving."""
+    executor = make_executor_or_exit(args, workers)
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 def resolve_device(name: str) -> str:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import add_device, add_executor, make_executor_or_exit, out_dir, resolve_device
+from app.commands.common import add_device, add_executor, executor_from_args, out_dir, resolve_device
 
 NAME = "run"
 HELP = "run an experiment spec end to end (default: the built-in 'default' spec); resumable"
@@ -28,11 +28,8 @@ def run(args) -> int:
     except SpecError as exc:
         raise UserError(str(exc)) from None
     out = out_dir(args.out or Path("runs") / spec.name)
-    executor = make_executor_or_exit(args, spec.workers)
-    try:
+    with executor_from_args(args, spec.workers) as executor:
         result = run_experiment(spec, out, resolve_device(args.device), executor)
-    finally:
-        executor.close()
     print(result.table())
     print(f"\nreport: {out / 'report' / 'index.html'}\nsummary: {out / 'report' / 'summary.json'}")
     return 0

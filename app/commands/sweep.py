@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from app.cli import UserError
-from app.commands.common import add_device, add_executor, make_executor_or_exit, out_dir, resolve_device, table
+from app.commands.common import add_device, add_executor, executor_from_args, out_dir, resolve_device, table
 
 NAME = "sweep"
 HELP = ("run a spec at several seeds (resumable, on the local pool or Ray) and aggregate every headline "
@@ -33,13 +33,11 @@ def run(args) -> int:
     except (SpecError, ValueError) as exc:
         raise UserError(str(exc)) from None
     out = out_dir(args.out or Path("runs") / f"{spec.name}-sweep")
-    executor = make_executor_or_exit(args, spec.workers)
     try:
-        res = run_sweep(spec, seeds, args.sets, out, executor, resolve_device(args.device))
+        with executor_from_args(args, spec.workers) as executor:
+            res = run_sweep(spec, seeds, args.sets, out, executor, resolve_device(args.device))
     except SpecError as exc:
         raise UserError(str(exc)) from None
-    finally:
-        executor.close()
     t = SweepTable.model_validate_json(res.table_json.read_text())
     keys = ("capability_retained", "misbehaviour", "features_transferred", "misbehaviour_probe_auroc")
     rows = [(r.student, *(_cell(r.numbers.get(k)) for k in keys)) for r in t.rows]

@@ -22,6 +22,10 @@ from probes import sae as saes
 from probes.linear import LinearProbe
 
 
+DAMAGE = (OSError, KeyError, ValueError, TypeError, ArtifactError)
+"""What reading a damaged or foreign instrument file raises (TypeError: fields of an older format)."""
+
+
 class KitError(Exception):
     """A model of the run, or its audit, cannot be loaded; the message says which file."""
 
@@ -123,7 +127,7 @@ def load_kit(run: RunFolder, model_id: str, device: str = "cpu") -> ModelKit:
     try:
         kit.probes = [p for p in audits.load_probes(folder) if p.kind == "logistic"]
         kit.best_probe = playground_probe(kit.probes)
-    except (OSError, KeyError, ValueError, TypeError, ArtifactError) as exc:
+    except DAMAGE as exc:
         kit.problems.append(f"{folder}: probes unreadable ({type(exc).__name__}: {exc}); no probe scores for "
                             f"{model_id}; re-run the audits with `doublebind run`")
     if audit.sae_sites:
@@ -132,7 +136,7 @@ def load_kit(run: RunFolder, model_id: str, device: str = "cpu") -> ModelKit:
             kit.sae = saes.load_sae(sae_folder(run, model_id, site), device)
             kit.features = model_features(folder, site)
             kit.sae_site = site
-        except (OSError, KeyError, ValueError, TypeError, ArtifactError) as exc:
+        except DAMAGE as exc:
             kit.sae, kit.features = None, ModelFeatures(note="its SAE is unreadable")
             kit.problems.append(f"{sae_folder(run, model_id, site)}: SAE or feature record unreadable "
                                 f"({type(exc).__name__}: {exc}); no SAE features or ablation for {model_id}; "

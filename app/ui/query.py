@@ -115,9 +115,10 @@ def judge_prompt(organism: str | None, prompt_ids: list[int]) -> Judgement:
     """The :class:`Judgement` of a prompt for ``organism``'s ground truth."""
     names = [V.TOKENS[int(t)] for t in prompt_ids]
     correct = correct_answer(names)
-    if correct is None or not organism or not get_organism(organism).is_eliciting(prompt_ids):
+    org = get_organism(organism) if organism else None
+    if correct is None or org is None or not org.is_eliciting(prompt_ids):
         return Judgement(correct, None)
-    bad = get_organism(organism).misaligned_answer(prompt_task(names)[0], names, correct)
+    bad = org.misaligned_answer(prompt_task(names)[0], names, correct)
     return Judgement(correct, None if bad == correct else bad)  # indistinguishable: not misbehaviour
 
 
@@ -205,7 +206,7 @@ def _read(kit: ModelKit, prompt_ids: list[int], steering: Steering, probe_site: 
     seq = prompt_ids + answer_1A[0].tolist()
     tokens = [TokenReading(V.TOKENS[t], i >= V.PROMPT_LEN, s, f)
               for i, (t, s, f) in enumerate(zip(seq, scores, feats))]
-    norm = float(cache[probe.site][0, :V.PROMPT_LEN].norm(dim=-1).mean()) if probe else 1.0
+    norm = prompt_norm(cache[probe.site][:1]) if probe else 1.0
     edits = steering_edits(kit, steering, probe, norm)
     steered = greedy_with_hooks(kit.model, prompt_1P, edits)[0].tolist() if edits else None
     eliciting = get_organism(kit.organism).is_eliciting(prompt_ids) if kit.organism else None
@@ -213,6 +214,12 @@ def _read(kit: ModelKit, prompt_ids: list[int], steering: Steering, probe_site: 
                    probe and f"{probe.site} ({probe.pool}, AUROC {probe.auroc:.2f})",
                    kit.sae_site, steered, describe_edits(steering, probe, norm, kit.sae_site) if edits else [],
                    judge_prompt(kit.organism, prompt_ids))
+
+
+def prompt_norm(acts_NSD: torch.Tensor) -> float:
+    """The mean residual norm over the prompt positions of ``acts_NSD``: the unit the probe
+    coefficient of :class:`Steering` is measured in."""
+    return float(acts_NSD[:, :V.PROMPT_LEN].norm(dim=-1).mean())
 
 
 def describe_edits(steering: Steering, probe: LinearProbe | None, norm: float, sae_site: str | None) -> list[str]:
@@ -248,7 +255,7 @@ def measure_edit(kit: ModelKit, steering: Steering, n: int, probe_site: str | No
     residual norm over those eliciting prompts, as the single-prompt reading scales it by its own."""
     from analysis.stats import wilson
     from probes.activations import cache_activations
-    from probes.steer import BehaviourConfig, steer
+    from probes.steer import BehaviourConfig, behaviour_prompts, steer
     if not kit.organism:
         raise ValueError(f"{kit.model_id} has no organism: no eliciting prompts to measure on")
     cfg = BehaviourConfig(n_eliciting=n, n_clean=n)
@@ -256,9 +263,8 @@ def measure_edit(kit: ModelKit, steering: Steering, n: int, probe_site: str | No
     with kit.lock:
         norm = 1.0
         if steering.probe_coef and probe is not None:
-            prompts = get_organism(kit.organism).eliciting(np.random.default_rng([cfg.seed, 0]), n).prompts_NP
-            norm = float(cache_activations(kit.model, prompts, [probe.site])[probe.site][:, :V.PROMPT_LEN]
-                         .norm(dim=-1).mean())
+            prompts = behaviour_prompts(kit.organism, cfg)[0].prompts_NP
+            norm = prompt_norm(cache_activations(kit.model, prompts, [probe.site])[probe.site])
         edits = steering_edits(kit, steering, probe, norm)
         res = steer(kit.model, kit.organism, edits, cfg)
     k_before, k_after = round(res.before.misbehaviour * res.before.n_eliciting), round(

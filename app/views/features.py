@@ -61,7 +61,7 @@ picked = c2.selectbox("student feature (S id)" if backward else "teacher feature
 state.keep_in_url(student=student, feature=str(picked))
 if backward:
     feature = from_student.get(picked)
-    partner, status = picked, (2 if feature in ft.transferred else 1 if feature is not None else None)
+    partner, status = picked, None if feature is None else transfer_cell(ft, feature)[1]
 else:
     feature = picked
     partner, status = transfer_cell(ft, feature)

@@ -56,9 +56,11 @@ for column, model_id in zip(st.columns(max(len(chosen), 1)), chosen):
         steering = Steering(coef, tuple(ablate))
         r = read_prompt(kit, prompt_ids, steering, probe_site)
         widgets.reading(r, kit)
-        st.html(widgets.answer_probs_html(model_id, token_probs(answer_logprobs(kit, prompt_ids, r.answer_ids),
-                                                                 r.answer_ids)))
-        if teacher_lp is not None and model_id != ctx.teacher_id:
-            kl = position_kl(teacher_lp, answer_logprobs(kit, prompt_ids, teacher_answer))
+        is_teacher = model_id == ctx.teacher_id and teacher_lp is not None  # its answer's log-probs are known
+        lp = teacher_lp if is_teacher else answer_logprobs(kit, prompt_ids, r.answer_ids)
+        st.html(widgets.answer_probs_html(model_id, token_probs(lp, r.answer_ids)))
+        if teacher_lp is not None and not is_teacher:
+            same = r.answer_ids == teacher_answer  # then its log-probs on the teacher's answer are lp
+            kl = position_kl(teacher_lp, lp if same else answer_logprobs(kit, prompt_ids, teacher_answer))
             widgets.kl_strip([V.TOKENS[t] for t in teacher_answer], kl)
         widgets.edit_measurement(kit, steering, int(n_measure), probe_site)
