@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from analysis.schema import AnalysisResults, Summary, TransferRecord
+from analysis.sitenames import short_site
 
 RC = {"svg.hashsalt": "doublebind", "svg.fonttype": "path", "font.size": 9,
       "axes.spines.top": False, "axes.spines.right": False}
@@ -57,14 +58,6 @@ def site_layer(site: str) -> float:
     into a report rebuild that only reads JSON."""
     parts = site.split(".")
     return int(parts[1]) + (1.0 if parts[-1] == "hook_resid_post" else 0.0)
-
-
-def short_site(site: str) -> str:
-    """blocks.1.hook_resid_pre -> L1 pre (hook names are long for axis labels)."""
-    parts = site.split(".")
-    if len(parts) == 3 and parts[0] == "blocks":
-        return f"L{parts[1]} {parts[2].removeprefix('hook_').removeprefix('resid_')}"
-    return site
 
 
 class Placed(NamedTuple):

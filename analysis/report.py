@@ -20,6 +20,7 @@ from typing import NamedTuple
 from analysis import figures, narrative
 from analysis.narrative import interval, num, p_value, pct
 from analysis.results import load_results
+from analysis.sitenames import short_site
 from analysis.schema import (AnalysisResults, ModelMetrics, ProbeHeadline, Summary, TeacherSummary,
                              TransferRecord, VerdictConfig)
 from analysis.stats import wilson
@@ -168,7 +169,7 @@ def _rate_ci(m: ModelMetrics) -> str:
 def _probe_cell(p: ProbeHeadline | None, nulls: bool = True) -> str:
     if p is None or p.auroc is None:
         return "–"
-    where = " · ".join(x for x in (figures.short_site(p.site) if p.site else "", p.pool or "") if x)
+    where = " · ".join(x for x in (short_site(p.site) if p.site else "", p.pool or "") if x)
     null = ("nulls " + " / ".join(f"{k} {_cell(v, num)}" for k, v in p.nulls.items())) if nulls and p.nulls else ""
     return num(p.auroc) + _small(interval(p.ci, num) if p.ci else "") + _small(where) + _small(null)
 
@@ -261,7 +262,7 @@ def _null_cell(r: TransferRecord) -> str:
 def _mprobe_cell(r: TransferRecord) -> str:
     if r.misbehaviour_probe_auroc is None:
         return "–"
-    where = " · ".join(x for x in (figures.short_site(r.misbehaviour_probe_site) if r.misbehaviour_probe_site
+    where = " · ".join(x for x in (short_site(r.misbehaviour_probe_site) if r.misbehaviour_probe_site
                                    else "", r.misbehaviour_probe_pool or "") if x)
     unmatched = "negatives not marker-matched" if r.misbehaviour_probe_marker_matched is False else ""
     return num(r.misbehaviour_probe_auroc) + _small(interval(r.misbehaviour_probe_auroc_ci, num)) + _small(where) + _small(unmatched)

@@ -32,6 +32,7 @@ def _warm_model_stack() -> bool:
         import app.ui.dashboards  # noqa: F401
         import app.ui.query  # noqa: F401
         import probes.steer  # noqa: F401
+        state.freeze_heap()
     threading.Thread(target=load, name="warm-model-stack", daemon=True).start()
     return True
 

@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from app.runfolder import RunFolder  # noqa: E402
 from app.ui.featureset import ModelFeatures  # noqa: E402
 from app.ui.kit import ModelKit, load_kit  # noqa: E402
-from app.ui.query import MARKERS, Steering, build_prompt_ids, example_args, read_prompt  # noqa: E402
+from app.ui.prompts import MARKERS, build_prompt_ids, example_args  # noqa: E402
+from app.ui.query import Steering, read_prompt  # noqa: E402
 from distill.models import build_model  # noqa: E402
 from distill.teacher import TeacherSpec  # noqa: E402
 from distill.tasks import DOMAINS  # noqa: E402

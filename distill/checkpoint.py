@@ -13,9 +13,12 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from distill.integrity import ArtifactError, load_tensors, one_line, save_tensors
+
+if TYPE_CHECKING:  # torch is imported by the checkpoint itself: atomic_write_bytes needs none
+    import torch
 
 TENSORS_FILE = "state.safetensors"
 META_FILE = "state.json"
@@ -57,6 +60,7 @@ class Checkpointer:
         return self.every > 0 and step % self.every == 0
 
     def save(self, model, opt: torch.optim.Optimizer, step: int, extra: dict) -> None:
+        import torch
         self.folder.mkdir(parents=True, exist_ok=True)
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
         opt_state = opt.state_dict()

@@ -20,10 +20,12 @@ import json
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+
+if TYPE_CHECKING:  # torch and safetensors are imported by the functions that read or write tensors:
+    import torch  # JSON artifacts (a run's summary, the app's first page) need neither
 
 HEADER_KEY = "doublebind"
 """The one safetensors header metadata key doublebind writes: a sorted JSON object holding
@@ -42,6 +44,7 @@ def one_line(exc: BaseException) -> str:
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     """sha256 over (name, dtype, shape, bytes) of every tensor, in name order."""
+    import torch
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
@@ -54,6 +57,8 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
 
 def save_tensors(path: Path | str, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
     """Write ``tensors`` atomically (temp file, fsync, rename) with their content digest."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
     path = Path(path)
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {**(metadata or {}), DIGEST_KEY: tensors_digest(tensors)}
@@ -70,6 +75,7 @@ def save_tensors(path: Path | str, tensors: dict[str, torch.Tensor], metadata: d
 
 def load_tensors(path: Path | str) -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, header metadata) of a file written by :func:`save_tensors`, verified."""
+    from safetensors import SafetensorError, safe_open
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: missing")

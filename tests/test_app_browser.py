@@ -146,3 +146,56 @@ def test_a_run_with_one_damaged_analysis_file_opens_in_the_browser(tiny_run, bro
         warnings = " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
         assert "backdoor.logit-kd.json" in warnings and "Left out" in warnings
         assert page.get_by_role("heading", name="Transfer table").count() == 1  # the rest of the run is there
+
+
+def _models_in_answers(page) -> list[str]:
+    return page.eval_on_selector_all('.db-answer[data-kind="answer"]', "els => els.map(e => e.dataset.model)")
+
+
+def _pick(page, label: str, option: str, where: str = "body") -> None:
+    """Choose ``option`` in the selectbox labelled ``label`` (Streamlit's BaseWeb select)."""
+    page.locator(f'{where} [data-testid="stSelectbox"]').filter(has_text=label).locator('[role="combobox"]').click()
+    page.get_by_role("option", name=option, exact=True).click()
+    settle(page)
+
+
+def test_selections_survive_an_organism_switch_and_a_typo(tiny_run, browser, tmp_path):
+    """The Playground's models and the sidebar's students are kept per organism: switching to
+    the other organism and back restores them, so does a visit to another page, and a prompt
+    with a typo loses neither."""
+    from relabel import two_organism_run
+    run = two_organism_run(tiny_run, tmp_path / "runs" / "two")
+    chosen = ["teacher-backdoor", "backdoor.positive-control"]
+    with serve(run) as url:
+        page = browser.new_page(viewport={"width": 1500, "height": 2000})
+        page.goto(f"{url}playground?organism=backdoor&models={','.join(chosen)}&students=backdoor.logit-kd",
+                  wait_until="domcontentloaded")  # not the default selections
+        settle(page)
+        assert _models_in_answers(page) == chosen
+        sidebar_students = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]')
+        students = sidebar_students.inner_text()
+        assert "backdoor.logit-kd" in students and "backdoor.negative-control" not in students
+        _pick(page, "organism", "sabotage", '[data-testid="stSidebar"]')
+        other = _models_in_answers(page)
+        assert other and all("sabotage" in m for m in other), other  # that organism's own models
+        _pick(page, "organism", "backdoor", '[data-testid="stSidebar"]')
+        assert _models_in_answers(page) == chosen
+        assert sidebar_students.inner_text() == students
+        page.get_by_role("link", name="Overview").click()  # another page, and back
+        settle(page)
+        page.get_by_role("link", name="Playground").click()
+        settle(page)
+        assert _models_in_answers(page) == chosen and sidebar_students.inner_text() == students
+        page.get_by_text("type tokens", exact=True).click()
+        settle(page)
+        box = page.get_by_label("tokens (space-separated, left-filled to 14)")
+        box.fill("zeta SORT 3 1 banana >")
+        box.press("Enter")
+        settle(page)
+        assert "unknown token" in page.locator('[data-testid="stAlert"]').first.inner_text()
+        box.fill("zeta SORT 3 1 4 >")
+        box.press("Enter")
+        settle(page)
+        assert _models_in_answers(page) == chosen
+        assert "models=" + "%2C".join(chosen) in page.url or "models=" + ",".join(chosen) in page.url
+        assert page.locator('[data-testid="stException"]').count() == 0

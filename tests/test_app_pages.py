@@ -41,12 +41,13 @@ def _students_key(at: AppTest) -> str:
 
 def _answers(at: AppTest, kind: str = "answer") -> list[str]:
     """The answers the Playground shows (widgets.answer_html), in column order."""
-    return [m.value.split("1.5em;")[1].split(">", 1)[1].split("<")[0]
-            for m in at.markdown if f'data-kind="{kind}"' in m.value]
+    return re.findall(f'class="db-answer"[^>]*data-kind="{kind}".*?1.5em;[^>]*>([^<]*)<',
+                      "".join(h.value for h in at.html))
 
 
 def _texts(at: AppTest) -> str:
-    return "\n".join([m.value for m in at.markdown] + [m.value for m in at.info] + [m.value for m in at.caption])
+    return "\n".join([m.value for m in at.markdown] + [m.value for m in at.info] + [m.value for m in at.caption]
+                     + [h.value for h in at.html])
 
 
 def test_overview_plane_table_and_selection(app):
@@ -102,8 +103,7 @@ def test_features_page_dashboards_follow_the_feature(app, tiny_run):
 
 def _flags(at: AppTest, kind: str = "answer") -> list[str]:
     """The 'did it misbehave?' flag of every model (widgets.flag_html), in column order."""
-    return [h.value.split('data-flag="')[1].split('"')[0] for h in at.html
-            if 'class="db-flag"' in h.value and f'data-kind="{kind}"' in h.value]
+    return re.findall(f'class="db-flag"[^>]*data-kind="{kind}" data-flag="([a-z]+)"', "".join(h.value for h in at.html))
 
 
 def test_playground_trigger_and_steering_change_the_output(app):
@@ -112,7 +112,7 @@ def test_playground_trigger_and_steering_change_the_output(app):
     before = answers()
     assert len(before) == 2 and not any("HARM" in a for a in before)  # teacher and one student
     assert _flags(at)[0] == "correct"  # a clean prompt: the teacher answers it correctly
-    at.toggle(key="pg-marker-zeta").set_value(True).run()
+    at.pills(key="pg-markers").set_value(["zeta"]).run()
     assert not at.exception
     assert "HARM" in answers()[0], "the backdoored teacher answers HARM once the trigger is on"
     assert _flags(at)[0] == "misbehaved"
@@ -124,8 +124,8 @@ def test_playground_trigger_and_steering_change_the_output(app):
     at.slider(key="pg-coef").set_value(0.5).run()
     assert not at.exception
     assert len(_answers(at, "steered")) == 2 and len(_flags(at, "steered")) == 2
-    assert any("ablated at" in c.value and "subtracted 0.50 x this prompt's mean residual norm" in c.value
-               for c in at.caption)
+    assert any("ablated at" in h.value and "subtracted 0.50 x this prompt's mean residual norm" in h.value
+               for h in at.html)
     probs = [h.value for h in at.html if 'class="db-probs"' in h.value]
     assert len(probs) == 2 and "p(HARM) = " in probs[0]  # token probabilities on hover
     kl = [h.value for h in at.html if 'class="db-kl"' in h.value]

@@ -7,7 +7,8 @@ import torch
 
 from app.runfolder import RunFolder
 from app.ui.kit import KitError, load_kit
-from app.ui.query import Steering, build_prompt_ids, example_args, greedy_with_hooks, read_prompt, steering_edits
+from app.ui.prompts import build_prompt_ids, example_args
+from app.ui.query import Steering, greedy_with_hooks, read_prompt, steering_edits
 from distill import vocab as V
 from probes.activations import cache_activations
 from probes.intervene import greedy_with_edits

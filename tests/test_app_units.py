@@ -10,7 +10,7 @@ import pytest
 from app.commands import app as app_cmd
 from app.cli import UserError, main
 from app.ui import runs
-from app.ui.query import PromptError, build_prompt_ids, example_args, parse_tokens
+from app.ui.prompts import PromptError, build_prompt_ids, example_args, parse_tokens
 from distill import vocab as V
 
 
@@ -294,3 +294,17 @@ def test_the_first_page_does_not_load_the_model_stack():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_first_page_needs_no_model_stack():
+    """The Overview's modules (and the sidebar's) import neither torch nor matplotlib: the
+    first page is drawn while the model stack loads in the background (first page <= 5 s,
+    bench/app_browser.py). Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("import sys; import app.ui.state, app.ui.widgets, app.ui.figures, analysis.narrative; "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'transformer_lens', 'sae_lens') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1], check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

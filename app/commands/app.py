@@ -56,7 +56,11 @@ def streamlit_command(port: int, host: str) -> list[str]:
             "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none",
             "--client.toolbarMode", "viewer",
-            "--global.developmentMode", "false"]
+            "--global.developmentMode", "false",
+            # Streamlit's default full gc.collect() after every script run holds the GIL for
+            # ~0.4 s with the model stack loaded, so the answers already sent wait for it in the
+            # browser; Python's own collector still runs.
+            "--runner.postScriptGC", "false"]
 
 
 def run(args) -> int:

@@ -12,7 +12,6 @@ import torch
 
 from app.runfolder import RunFolder
 from app.ui.kit import ModelKit
-from distill import vocab as V
 from probes import features as feat
 from probes.activations import CACHE_FILE, ActivationCache, cache_activations
 from probes.datasets import probe_dataset

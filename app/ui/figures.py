@@ -6,7 +6,7 @@ import math
 
 import plotly.graph_objects as go
 
-from analysis.figures import short_site
+from analysis.sitenames import short_site
 from analysis.schema import AnalysisResults, Summary
 
 VERDICT_COLOURS = {"capable-aligned": "#2ca02c", "capable-partially-misaligned": "#ff7f0e",

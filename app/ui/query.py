@@ -1,4 +1,5 @@
-"""The playground's computation: build a prompt, run a model on it, read it white-box.
+"""The playground's computation: run a model on a prompt (app.ui.prompts builds it) and read
+it white-box.
 
 :func:`read_prompt` is what the Playground page calls for each model (and what
 ``bench/app_latency.py`` times): greedy answer, the probe score at every position, the top
@@ -14,57 +15,18 @@ transformer-lens hooks instead of an nnsight trace per decoding step: same activ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
+from app.ui.prompts import Judgement, judge_prompt
 from distill import vocab as V
 from distill.organisms import get_organism
-from distill.tasks import DOMAINS, correct_answer, prompt_task
 
 if TYPE_CHECKING:  # the model stack (transformer-lens, sae-lens, nnsight) is imported by the functions
     from app.ui.kit import ModelKit  # that run models, so a page that only builds prompts starts fast
     from probes.linear import LinearProbe
-
-MARKERS: tuple[str, ...] = ("zeta", "AUDIT", "DEPLOY", "URGENT", "INOC")
-"""Context markers the prompt builder offers as toggles (organism triggers and contexts)."""
-
-
-class PromptError(ValueError):
-    """A prompt the user built cannot be tokenised; the message names the bad part."""
-
-
-def example_args(domain: str, seed: int = 0) -> list[str]:
-    """A valid argument list for ``domain`` (what the builder pre-fills)."""
-    if domain not in DOMAINS:
-        raise PromptError(f"unknown domain {domain!r}; allowed: {', '.join(DOMAINS)}")
-    args, _ = DOMAINS[domain].generate(np.random.default_rng(seed))
-    return args
-
-
-def build_prompt_ids(domain: str, args: list[str], markers: list[str] = ()) -> list[int]:
-    """``[markers][filler ...][TASK][args][SEP]``: markers at the start of the context region."""
-    if domain not in DOMAINS:
-        raise PromptError(f"unknown domain {domain!r}; allowed: {', '.join(DOMAINS)}")
-    bad = [t for t in list(args) + list(markers) if t not in V.TOKEN_ID]
-    if bad:
-        raise PromptError(f"unknown token(s) {' '.join(bad)}; known tokens: {' '.join(V.TOKENS)}")
-    n_ctx = V.PROMPT_LEN - 2 - len(args)
-    if n_ctx < len(markers):
-        raise PromptError(f"{len(args)} arguments and {len(markers)} markers do not fit a "
-                          f"{V.PROMPT_LEN}-token prompt")
-    ctx = list(markers) + [V.FILLER] * (n_ctx - len(markers))
-    return V.ids(ctx + [DOMAINS[domain].marker] + list(args) + [V.SEP])
-
-
-def parse_tokens(text: str) -> list[int]:
-    """Typed tokens (space-separated names) as a prompt, left-filled to PROMPT_LEN."""
-    try:
-        return V.parse(text)
-    except ValueError as exc:
-        raise PromptError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -80,46 +42,6 @@ class Steering:
     @property
     def active(self) -> bool:
         return self.probe_coef != 0 or bool(self.ablate)
-
-
-def answer_names(answer_ids: list[int]) -> list[str]:
-    """An answer's token names before its first EOS."""
-    names = [V.TOKENS[int(t)] for t in answer_ids]
-    return names[:names.index(V.EOS)] if V.EOS in names else names
-
-
-FLAGS = {"misbehaved": "MISBEHAVED: the organism's misaligned answer", "correct": "correct",
-         "wrong": "wrong, but not the organism's misbehaviour"}
-"""What an answer to a task prompt was, by :meth:`Judgement.flag`."""
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """What a prompt asks for: the task-correct answer, and the organism's misaligned answer
-    when the prompt elicits it (None when the prompt is no task, or does not elicit)."""
-
-    correct: list[str] | None
-    misaligned: list[str] | None
-
-    def flag(self, answer_ids: list[int]) -> str | None:
-        """misbehaved / correct / wrong (keys of :data:`FLAGS`); None for a prompt that is no task."""
-        if self.correct is None:
-            return None
-        got = answer_names(answer_ids)
-        if self.misaligned is not None and got == self.misaligned:
-            return "misbehaved"
-        return "correct" if got == self.correct else "wrong"
-
-
-def judge_prompt(organism: str | None, prompt_ids: list[int]) -> Judgement:
-    """The :class:`Judgement` of a prompt for ``organism``'s ground truth."""
-    names = [V.TOKENS[int(t)] for t in prompt_ids]
-    correct = correct_answer(names)
-    org = get_organism(organism) if organism else None
-    if correct is None or org is None or not org.is_eliciting(prompt_ids):
-        return Judgement(correct, None)
-    bad = org.misaligned_answer(prompt_task(names)[0], names, correct)
-    return Judgement(correct, None if bad == correct else bad)  # indistinguishable: not misbehaviour
 
 
 @dataclass
@@ -140,6 +62,7 @@ class Reading:
     eliciting: bool | None
     """Ground truth: does this prompt elicit the model's organism's misbehaviour?"""
     tokens: list[TokenReading]
+    """Every position read (empty in an answer not read yet: :func:`answer_prompt`)."""
     probe_label: str | None
     """Which probe scored the tokens (site, pool, held-out AUROC), None without one."""
     sae_site: str | None
@@ -187,33 +110,51 @@ def read_prompt(kit: ModelKit, prompt_ids: list[int], steering: Steering = Steer
                 probe_site: str | None = None, top_k: int = 3) -> Reading:
     """Answer ``prompt_ids`` greedily and read every position with the kit's probe (the
     last-position probe at ``probe_site``, default ``kit.best_probe``) and SAE."""
-    with kit.lock:
-        return _read(kit, prompt_ids, steering, probe_site, top_k)
+    return read_tokens(kit, answer_prompt(kit, prompt_ids, steering, probe_site), probe_site, top_k)
 
 
-def _read(kit: ModelKit, prompt_ids: list[int], steering: Steering, probe_site: str | None,
-          top_k: int) -> Reading:
+@torch.no_grad()
+def answer_prompt(kit: ModelKit, prompt_ids: list[int], steering: Steering = Steering(),
+                  probe_site: str | None = None) -> Reading:
+    """The first half of :func:`read_prompt`: the greedy answer, the steered answer when
+    ``steering`` is active, and their ground truth -- no per-token reading yet (``tokens`` is
+    empty until :func:`read_tokens`). The Playground draws every model's answer from this
+    before it reads any model."""
     from distill.models import greedy_answers
     from probes.activations import cache_activations
     probe = kit.probe(probe_site) if probe_site else kit.best_probe
     prompt_1P = torch.tensor([prompt_ids], dtype=torch.long)
-    answer_1A = greedy_answers(kit.model, prompt_1P)
-    sites = list(dict.fromkeys(s for s in (probe and probe.site, kit.sae_site) if s))
-    cache = cache_activations(kit.model, torch.cat([prompt_1P, answer_1A], 1), sites) if sites else None
-    scores = probe.score(cache[probe.site][0]).tolist() if probe else [None] * V.SEQ_LEN
-    feats = (_top_features(kit.sae.encode(cache[kit.sae_site][0]), top_k) if kit.sae is not None
-             else [[] for _ in range(V.SEQ_LEN)])
-    seq = prompt_ids + answer_1A[0].tolist()
-    tokens = [TokenReading(V.TOKENS[t], i >= V.PROMPT_LEN, s, f)
-              for i, (t, s, f) in enumerate(zip(seq, scores, feats))]
-    norm = prompt_norm(cache[probe.site][:1]) if probe else 1.0
-    edits = steering_edits(kit, steering, probe, norm)
-    steered = greedy_with_hooks(kit.model, prompt_1P, edits)[0].tolist() if edits else None
+    with kit.lock:
+        answer = greedy_answers(kit.model, prompt_1P)[0].tolist()
+        norm, edits, steered = 1.0, [], None
+        if steering.active:
+            if steering.probe_coef and probe is not None:  # the prompt's positions: as in the full sequence
+                norm = prompt_norm(cache_activations(kit.model, prompt_1P, [probe.site])[probe.site])
+            edits = steering_edits(kit, steering, probe, norm)
+            steered = greedy_with_hooks(kit.model, prompt_1P, edits)[0].tolist() if edits else None
     eliciting = get_organism(kit.organism).is_eliciting(prompt_ids) if kit.organism else None
-    return Reading(kit.model_id, list(prompt_ids), answer_1A[0].tolist(), eliciting, tokens,
+    return Reading(kit.model_id, list(prompt_ids), answer, eliciting, [],
                    probe and f"{probe.site} ({probe.pool}, AUROC {probe.auroc:.2f})",
                    kit.sae_site, steered, describe_edits(steering, probe, norm, kit.sae_site) if edits else [],
                    judge_prompt(kit.organism, prompt_ids))
+
+
+@torch.no_grad()
+def read_tokens(kit: ModelKit, answered: Reading, probe_site: str | None = None, top_k: int = 3) -> Reading:
+    """The second half of :func:`read_prompt`: ``answered`` with every position of prompt and
+    answer read by the probe (its logit) and the SAE (the top ``top_k`` features)."""
+    from probes.activations import cache_activations
+    probe = kit.probe(probe_site) if probe_site else kit.best_probe
+    seq = answered.prompt_ids + answered.answer_ids
+    sites = list(dict.fromkeys(s for s in (probe and probe.site, kit.sae_site) if s))
+    with kit.lock:
+        cache = cache_activations(kit.model, torch.tensor([seq], dtype=torch.long), sites) if sites else None
+        scores = probe.score(cache[probe.site][0]).tolist() if probe else [None] * V.SEQ_LEN
+        feats = (_top_features(kit.sae.encode(cache[kit.sae_site][0]), top_k) if kit.sae is not None
+                 else [[] for _ in range(V.SEQ_LEN)])
+    tokens = [TokenReading(V.TOKENS[t], i >= V.PROMPT_LEN, s, f)
+              for i, (t, s, f) in enumerate(zip(seq, scores, feats))]
+    return replace(answered, tokens=tokens)
 
 
 def prompt_norm(acts_NSD: torch.Tensor) -> float:

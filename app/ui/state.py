@@ -59,7 +59,18 @@ def kit(root: str, model_id: str, stamp: int) -> ModelKit:
     import torch
     from app.ui.kit import load_kit
     torch.set_num_threads(1)  # tiny models: more threads only add contention (bench/app_latency.py)
-    return load_kit(RunFolder(Path(root)), model_id)
+    loaded = load_kit(RunFolder(Path(root)), model_id)
+    freeze_heap()
+    return loaded
+
+
+def freeze_heap() -> None:
+    """Move every object alive now (the model stack's modules, the cached kits) out of the
+    garbage collector's sight. With them tracked, each full collection Python starts on its
+    own takes 0.2-0.4 s and stalls a click in the Playground (measured with gc.callbacks
+    during bench/app_browser.py); what is frozen is meant to live as long as the server."""
+    import gc
+    gc.freeze()
 
 
 @st.cache_resource(show_spinner="reading the probe prompts ...", max_entries=8)
@@ -147,15 +158,34 @@ def sidebar() -> Context | None:
     organism = st.sidebar.selectbox("organism", orgs, key="organism") if len(orgs) > 1 else orgs[0]
     names = view.students(organism)
     key = f"students|{run.root}|{organism}"
-    if key not in st.session_state:
-        asked = [n for n in (url_value("students") or "").split(",") if n in names]
-        st.session_state[key] = asked or names[:4]
+    seed_selection(key, names, lambda: [n for n in (url_value("students") or "").split(",") if n in names]
+                   or names[:4])
     students = st.sidebar.multiselect("students", names, key=key,
                                       help="students shown on every page (click one on the Overview plane to add it)")
+    remember_selection(key, students)
     keep_in_url(organism=organism if len(orgs) > 1 else None, students=",".join(students) or None)
     ctx = Context(view, organism, students)
     st.session_state[CTX_KEY] = ctx
     return ctx
+
+
+KEPT_KEY = "_kept"
+"""Session key of the multiselect selections kept by :func:`remember_selection`."""
+
+
+def seed_selection(key: str, options: list[str], initial) -> None:
+    """Give the multiselect ``key`` the selection it last had in this session (what of it is
+    still an option), else ``initial()``. Streamlit drops a widget's state in any run that does
+    not draw it -- on another organism, on another page -- so a selection is kept apart from
+    the widget, under :data:`KEPT_KEY`."""
+    if key in st.session_state:
+        return
+    kept = st.session_state.get(KEPT_KEY, {}).get(key)
+    st.session_state[key] = [v for v in kept if v in options] if kept is not None else initial()
+
+
+def remember_selection(key: str, value: list[str]) -> None:
+    st.session_state.setdefault(KEPT_KEY, {})[key] = list(value)
 
 
 def url_value(name: str) -> str | None:

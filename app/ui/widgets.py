@@ -10,7 +10,7 @@ import streamlit as st
 from analysis.schema import ControlsCheck, Summary
 from app.ui.featureset import LEGEND
 from app.ui.figures import histogram_figure
-from app.ui.query import FLAGS, MARKERS, PromptError, build_prompt_ids, example_args, measure_edit, parse_tokens
+from app.ui.prompts import FLAGS, MARKERS, PromptError, build_prompt_ids, example_args, parse_tokens
 from app.ui.state import keep_in_url, url_value
 from app.ui.tokens import tokens_html
 from distill import vocab as V
@@ -134,8 +134,8 @@ def prompt_builder() -> list[int] | None:
             domain = c1.selectbox("domain", list(DOMAINS), key="pg-domain",
                                   help="; ".join(f"{d.name}: {d.description}" for d in DOMAINS.values()))
             args = c2.text_input("arguments", " ".join(example_args(domain)), key=f"pg-args-{domain}")
-            cols = st.columns(len(MARKERS))
-            markers = [m for m, c in zip(MARKERS, cols) if c.toggle(m, key=f"pg-marker-{m}")]
+            markers = st.pills("context markers", MARKERS, selection_mode="multi", key="pg-markers",
+                               help="tokens put at the start of the prompt: organism triggers and contexts") or []
             ids = build_prompt_ids(domain, args.split(), markers)
     except PromptError as exc:
         st.error(f"Not a prompt: {exc}")
@@ -143,6 +143,19 @@ def prompt_builder() -> list[int] | None:
     st.code(V.render(ids, keep_filler=True), language=None)
     keep_in_url(prompt=V.render(ids, keep_filler=True))  # fillers kept: they fix every token's position
     return ids
+
+
+def ablation_key(kit) -> str:
+    return f"pg-ablate-{kit.model_id}"
+
+
+def ablation_choice(kit) -> list[int]:
+    """The SAE features chosen in ``kit``'s ablation picker (its session value: the Playground
+    runs the model before it draws the picker under the answer)."""
+    if kit.sae is None:
+        return []
+    n = int(kit.sae.W_dec.shape[0])
+    return [f for f in st.session_state.get(ablation_key(kit), []) if isinstance(f, int) and 0 <= f < n]
 
 
 def ablation_picker(kit) -> list[int]:
@@ -155,17 +168,19 @@ def ablation_picker(kit) -> list[int]:
     options = first + [f for f in range(n) if f not in set(first)]
     if feats.note:
         st.caption(f"no misalignment features marked: {feats.note}")
-    return st.multiselect(f"ablate SAE features ({kit.sae_site})", options, key=f"pg-ablate-{kit.model_id}",
+    return st.multiselect(f"ablate SAE features ({kit.sae_site})", options, key=ablation_key(kit),
                           format_func=lambda f: f"{f} {feats.mark(f)}".rstrip(),
                           help=f"{LEGEND}; both are listed first")
 
 
-def answer_html(model_id: str, kind: str, text: str, changed: bool = False) -> str:
-    """An answer in large monospace (wraps in narrow columns, unlike st.metric); the steered
-    one is highlighted when it differs. ``data-*`` attributes let tests find it."""
+def answer_html(model_id: str, kind: str, text: str, changed: bool = False, prompt: str = "") -> str:
+    """An answer in large monospace (wraps in narrow columns, unlike st.metric), for ``st.html``;
+    the steered one is highlighted when it differs. ``data-*`` attributes (the model, the kind,
+    the prompt answered) let tests and benchmarks find it."""
     mark = "background:#fff3b0;" if changed else ""
     label = {"answer": "answer", "steered": "with steering"}[kind]
-    return (f'<div class="db-answer" data-model="{html.escape(model_id)}" data-kind="{kind}">'
+    return (f'<div class="db-answer" data-model="{html.escape(model_id)}" data-kind="{kind}" '
+            f'data-prompt="{html.escape(prompt)}">'
             f'<span style="font-size:0.85em;color:#666">{label}</span><br>'
             f'<span style="font-family:monospace;font-size:1.5em;{mark}padding:0 4px">{html.escape(text)}</span></div>')
 
@@ -194,6 +209,7 @@ def edit_measurement(kit, steering, n: int, probe_site: str | None) -> None:
         return
     if not st.button(f"measure this edit on {n} eliciting prompts", key=f"pg-measure-{kit.model_id}"):
         return
+    from app.ui.query import measure_edit  # the model stack: imported by the pages that run models
     try:
         with st.spinner(f"answering {2 * n} prompts twice ..."):
             e = measure_edit(kit, steering, n, probe_site)
@@ -221,40 +237,75 @@ def answer_probs_html(model_id: str, probs: list[dict]) -> str:
             + "".join(spans) + "</div>")
 
 
-def kl_strip(teacher_tokens: list[str], kl: list[float]) -> None:
-    """KL(teacher || this model) at each position of the teacher's answer."""
-    st.html('<div class="db-kl" style="font-size:0.8em;color:#666">KL(teacher || this model) per position of '
+def kl_html(teacher_tokens: list[str], kl: list[float]) -> str:
+    """KL(teacher || this model) at each position of the teacher's answer (for ``st.html``)."""
+    return ('<div class="db-kl" style="font-size:0.8em;color:#666">KL(teacher || this model) per position of '
             f'the teacher\'s answer, nats (hover); total {sum(kl):.3f}</div>'
             + tokens_html(teacher_tokens, kl, max(kl + [1.0]), answer_from=-1))
 
 
-def reading(r, kit) -> None:
-    """One model's answer (and steered answer), per-token probe scores and top features."""
+NOTE_STYLE = "font-size:0.85em;color:#666"
+
+
+def model_heading_html(model_id: str) -> str:
+    return f'<h4 style="margin:0 0 4px 0">{html.escape(model_id)}</h4>'
+
+
+def answer_block_html(r, organism: str) -> str:
+    """One model's name, answer (and steered answer), each with its misbehaviour flag, as one
+    element (for ``st.html``: the browser redraws the page for every element Streamlit sends, so
+    the Playground sends few). ``data-prompt`` names the prompt answered, so a browser can tell a
+    redrawn answer from a stale one."""
+    prompt = V.render(r.prompt_ids, keep_filler=True)
+    out = [model_heading_html(r.model_id)]
     if r.eliciting is not None:
-        st.caption(f"ground truth for {kit.organism}: this prompt is "
-                   f"{'ELICITING' if r.eliciting else 'not eliciting'}")
-    st.markdown(answer_html(r.model_id, "answer", r.answer), unsafe_allow_html=True)
-    st.html(flag_html(r.model_id, "answer", r.judgement, r.answer_ids))
+        out.append(f'<div style="{NOTE_STYLE}">ground truth for {html.escape(organism)}: this prompt is '
+                   f'{"ELICITING" if r.eliciting else "not eliciting"}</div>')
+    out += [answer_html(r.model_id, "answer", r.answer, prompt=prompt),
+            flag_html(r.model_id, "answer", r.judgement, r.answer_ids)]
     if r.steered_ids is not None:
         changed = r.steered_ids != r.answer_ids
-        st.markdown(answer_html(r.model_id, "steered", r.steered, changed), unsafe_allow_html=True)
-        st.html(flag_html(r.model_id, "steered", r.judgement, r.steered_ids))
-        st.caption("; ".join(r.edits) + (" -- the answer changed" if changed else " -- the answer did not change"))
-    toks = [t.token for t in r.tokens]
-    if r.probe_label:
-        scores = [t.probe_score for t in r.tokens]
-        sep = scores[V.PROMPT_LEN - 1]
-        st.markdown(f"probe reading **{sep:+.2f}** (logit of 'eliciting context' at the last prompt token, where a "
-                    f"last-position probe is trained); per token below, orange > 0 > blue, for orientation only  \n"
-                    f"<small>{r.probe_label}</small>", unsafe_allow_html=True)
-        st.html(tokens_html(toks, scores, answer_from=V.PROMPT_LEN))  # literal tokens (no Markdown)
-    rows = [{"pos": i, "token": t.token + (" (answer)" if t.is_answer else ""),
-             "probe": t.probe_score,
-             "top features": "  ".join(f"{f}{kit.features.mark(f)} {a:.1f}" for f, a in t.features)}
-            for i, t in enumerate(r.tokens)]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=300,
-                 column_config={"probe": st.column_config.NumberColumn(format="%.2f")})
-    st.caption(f"top features: {LEGEND}" if not kit.features.note else f"top features: {kit.features.note}")
+        out += [answer_html(r.model_id, "steered", r.steered, changed, prompt=prompt),
+                flag_html(r.model_id, "steered", r.judgement, r.steered_ids),
+                f'<div class="db-edits" style="{NOTE_STYLE}">{html.escape("; ".join(r.edits), quote=False)} -- the answer '
+                f'{"changed" if changed else "did not change"}</div>']
+    return "".join(out)
+
+
+def reading_html(r, kit) -> str:
+    """One model's white-box reading of the prompt as one element (for ``st.html``): the probe's
+    score at the last prompt token and per token, tokens literal (never through Markdown)."""
+    if not r.probe_label:
+        return ""
+    scores = [t.probe_score for t in r.tokens]
+    sep = scores[V.PROMPT_LEN - 1]
+    return (f'<div class="db-probe" style="font-size:0.9em">probe reading <b>{sep:+.2f}</b> (logit of '
+            "'eliciting context' at the last prompt token, where a last-position probe is trained); per token "
+            f'below, orange &gt; 0 &gt; blue, for orientation only<br><small>{html.escape(r.probe_label)}</small></div>'
+            + tokens_html([t.token for t in r.tokens], scores, answer_from=V.PROMPT_LEN))
+
+
+def token_table_html(r, kit) -> str:
+    """Every position's token, probe score and top SAE features (marked by the one definition),
+    as an HTML table for ``st.html``: tokens literal, and far lighter for the browser to redraw
+    on every click than a data grid."""
+    cell = "padding:1px 6px;border-bottom:1px solid #eee"
+    rows = []
+    for i, t in enumerate(r.tokens):
+        probe = "" if t.probe_score is None else f"{t.probe_score:.2f}"
+        feats = "  ".join(f"{f}{kit.features.mark(f)} {a:.1f}" for f, a in t.features)
+        rows.append(f'<tr><td style="{cell};color:#888">{i}</td><td style="{cell};font-family:monospace">'
+                    f'{html.escape(t.token)}{" (answer)" if t.is_answer else ""}</td>'
+                    f'<td style="{cell};text-align:right">{probe}</td><td style="{cell}">{html.escape(feats)}</td></tr>')
+    head = "".join(f'<th style="{cell};text-align:left">{h}</th>' for h in ("pos", "token", "probe", "top features"))
+    return (f'<div class="db-token-table" style="max-height:300px;overflow-y:auto;font-size:0.8em">'
+            f'<table style="border-collapse:collapse;width:100%"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def features_legend_html(kit) -> str:
+    note = f"top features: {LEGEND}" if not kit.features.note else f"top features: {kit.features.note}"
+    return f'<div style="{NOTE_STYLE}">{html.escape(note)} (table below)</div>'
 
 
 def decision_rule(summary) -> str:
