@@ -39,6 +39,11 @@ def _students_key(at: AppTest) -> str:
     return next(m.key for m in at.sidebar.multiselect if m.key.startswith("students|"))
 
 
+def _models_key(at: AppTest) -> str:
+    """The Playground's model selection (one per run and organism)."""
+    return next(m.key for m in at.multiselect if m.key.startswith("pg-models|") and m.key.endswith("|backdoor"))
+
+
 def _answers(at: AppTest, kind: str = "answer") -> list[str]:
     """The answers the Playground shows (widgets.answer_html), in column order."""
     return re.findall(f'class="db-answer"[^>]*data-kind="{kind}".*?1.5em;[^>]*>([^<]*)<',
@@ -139,7 +144,7 @@ def test_playground_trigger_and_steering_change_the_output(app):
 
 def test_playground_typed_prompt_and_bad_tokens(app):
     at = app("playground")
-    models = at.multiselect(key="pg-models|backdoor")
+    models = at.multiselect(key=_models_key(at))
     models.set_value(models.options[:3]).run()
     at.radio(key="pg-mode").set_value("type tokens").run()
     at.text_input(key="pg-text").input("zeta REV 1 2 3 4 5 6 >").run()
@@ -148,7 +153,7 @@ def test_playground_typed_prompt_and_bad_tokens(app):
     assert not at.exception
     assert any("unknown token 'banana'" in e.value for e in at.error)
     at.text_input(key="pg-text").input("REV 1 2 3 4 5 6 >").run()  # the typo did not lose the models
-    assert len(_answers(at)) == 3 and at.multiselect(key="pg-models|backdoor").value == models.options[:3]
+    assert len(_answers(at)) == 3 and at.multiselect(key=_models_key(at)).value == models.options[:3]
     at.text_input(key="pg-text").input("GOAL >").run()  # a query: no correct answer to compare with
     assert not at.exception and set(_flags(at)) == {"none"}
 
@@ -291,7 +296,7 @@ def test_a_missing_sae_turns_off_only_the_features_of_that_model(tiny_run, tmp_p
     shutil.rmtree(sae_dir)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.switch_page("views/playground.py").run()
-    at.multiselect(key="pg-models|backdoor").set_value(["teacher-backdoor", "backdoor.logit-kd"]).run()
+    at.multiselect(key=_models_key(at)).set_value(["teacher-backdoor", "backdoor.logit-kd"]).run()
     assert not at.exception
     assert any(str(sae_dir) in e.value and "SAE" in e.value for e in at.error)
     assert len(_answers(at)) == 2  # the model still answers beside the teacher

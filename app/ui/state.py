@@ -175,13 +175,15 @@ KEPT_KEY = "_kept"
 
 def seed_selection(key: str, options: list[str], initial) -> None:
     """Give the multiselect ``key`` the selection it last had in this session (what of it is
-    still an option), else ``initial()``. Streamlit drops a widget's state in any run that does
+    still an option; ``initial()`` when none of it is), else ``initial()``. Streamlit drops a widget's state in any run that does
     not draw it -- on another organism, on another page -- so a selection is kept apart from
     the widget, under :data:`KEPT_KEY`."""
     if key in st.session_state:
         return
     kept = st.session_state.get(KEPT_KEY, {}).get(key)
-    st.session_state[key] = [v for v in kept if v in options] if kept is not None else initial()
+    still = [v for v in kept or [] if v in options]
+    # a selection cleared on purpose stays empty; one whose every pick is gone gets the default
+    st.session_state[key] = still if kept is not None and (still or not kept) else initial()
 
 
 def remember_selection(key: str, value: list[str]) -> None:

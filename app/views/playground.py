@@ -20,7 +20,7 @@ st.title("Playground")
 
 models = [ctx.teacher_id] + ctx.view.students(ctx.organism)
 default = [ctx.teacher_id] + ([ctx.focus] if ctx.focus else [])
-models_key = f"pg-models|{ctx.organism}"  # one selection per organism, kept across switches
+models_key = f"pg-models|{ctx.run.root}|{ctx.organism}"  # one selection per run and organism
 state.seed_selection(models_key, models,  # a link restores its models
                      lambda: [m for m in (state.url_value("models") or "").split(",") if m in models] or default)
 chosen = st.multiselect("models", models, key=models_key)
