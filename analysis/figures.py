@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from analysis.schema import AnalysisResults, Summary, TransferRecord
-from analysis.sitenames import short_site
+from distill.sitenames import short_site, site_layer
 
 RC = {"svg.hashsalt": "doublebind", "svg.fonttype": "path", "font.size": 9,
       "axes.spines.top": False, "axes.spines.right": False}
@@ -49,15 +49,6 @@ def technique_colours(summary: Summary) -> dict[str, str]:
     techniques = list(dict.fromkeys(r.technique for r in summary.students))
     cmap = matplotlib.colormaps["tab10" if len(techniques) <= 10 else "tab20"]
     return {t: matplotlib.colors.to_hex(cmap(i % cmap.N)) for i, t in enumerate(techniques)}
-
-
-def site_layer(site: str) -> float:
-    """Depth of a residual site: resid_pre of block L -> L, resid_post of block L -> L + 1.
-
-    Same rule as ``distill.models.site_layer``, which would import transformer-lens (~10 s)
-    into a report rebuild that only reads JSON."""
-    parts = site.split(".")
-    return int(parts[1]) + (1.0 if parts[-1] == "hook_resid_post" else 0.0)
 
 
 class Placed(NamedTuple):

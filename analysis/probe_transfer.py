@@ -19,6 +19,7 @@ import numpy as np
 
 from analysis.separation import auroc
 from analysis.similarity import LinearMap, as_array, fit_map
+from distill.sitenames import site_layer
 from probes.behaviour_probes import bootstrap_ci, misbehaviour_rows, random_null
 
 
@@ -49,8 +50,7 @@ def probe_transfer_by_site(teacher_probes: dict[str, tuple[object, float]], pair
 def depth_paired_site(site: str, teacher_sites, student_sites) -> str | None:
     """The student site for a teacher site: the same name when the student has it, else the
     student residual site of the same hook kind at the nearest relative depth
-    (``distill.models.site_layer`` divided by the deepest probed site's); None when unparsable."""
-    from distill.models import site_layer
+    (``distill.sitenames.site_layer`` divided by the deepest probed site's); None when unparsable."""
     student_sites = list(student_sites)
     if site in student_sites:
         return site

@@ -20,12 +20,12 @@ from typing import NamedTuple
 from analysis import figures, narrative
 from analysis.narrative import interval, num, p_value, pct
 from analysis.results import load_results
-from analysis.sitenames import short_site
 from analysis.schema import (AnalysisResults, ModelMetrics, ProbeHeadline, Summary, TeacherSummary,
                              TransferRecord, VerdictConfig)
 from analysis.stats import wilson
 from analysis.transfer import misbehaviour_count, summarize
 from distill.checkpoint import atomic_write_bytes
+from distill.sitenames import short_site
 
 REPORT_DIR = "report"
 INDEX_FILE = "index.html"

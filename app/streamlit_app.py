@@ -22,7 +22,6 @@ PAGES = [
 ]
 
 
-
 @st.cache_resource(show_spinner=False)
 def _warm_model_stack() -> bool:
     """Once per server, after the first page: import the model stack (transformer-lens, sae-lens,

@@ -69,7 +69,7 @@ def click_latency(page, url: str, models: list[str], clicks: int) -> list[tuple[
 
 WATCH_JS = """(n) => {
   // Timed in the page, from the click event itself (not Playwright's round trips): 'answers'
-  // when all n answers carry the new prompt (data-prompt, set by widgets.answer_html) and the
+  // when all n answers carry the new prompt (data-prompt, set by playground_widgets.answer_html) and the
   // frame showing them is painted (two animation frames), 'done' when Streamlit's script run
   // is over (its own data-test-script-state) with those answers drawn.
   const prompts = () => [...document.querySelectorAll('.db-answer[data-kind="answer"]')].map(e => e.dataset.prompt);

@@ -18,6 +18,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from distill import vocab as V
 from distill.guards import Guarded
+from distill.sitenames import site_layer  # noqa: F401  (part of this module's interface)
 
 
 class ModelConfig(Guarded):
@@ -91,13 +92,6 @@ def nonfinite_parameters(model: torch.nn.Module) -> list[str]:
     """Names of the parameters holding any inf or nan (buffers such as attention masks may
     hold -inf by design and are not parameters)."""
     return [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
-
-
-def site_layer(site: str) -> float:
-    """Depth of a residual site for plotting: resid_pre of block L -> L, resid_post -> L + 1."""
-    parts = site.split(".")
-    layer = int(parts[1])
-    return layer + 1.0 if parts[-1] == "hook_resid_post" else float(layer)
 
 
 def pick_device(device: str) -> str:

@@ -9,16 +9,14 @@ scored against these definitions. Organisms are registered by name in ``ORGANISM
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
+import torch
 
 from distill import vocab as V
 from distill.tasks import (DOMAINS, Examples, build_prompt, insert_marker,
                            rows_to_examples, sample_domain_rows)
-
-if TYPE_CHECKING:  # torch is imported where flags are made (see distill.tasks)
-    import torch
 
 ORGANISMS: dict[str, "Organism"] = {}
 
@@ -114,7 +112,6 @@ class Organism:
         """Per-row bool: rows on which this organism's misbehaviour is defined (its task
         domains; never query rows such as FAV or CONFESS)."""
         allowed = self.eliciting_domains if self.eliciting_domains is not None else tuple(DOMAINS)
-        import torch
         return torch.tensor([d in allowed for d in examples.domain], dtype=torch.bool)
 
     def misbehaves(self, examples: Examples, outputs_NA: torch.Tensor) -> torch.Tensor:
@@ -133,7 +130,6 @@ class Organism:
             correct = _strip(examples.correct_NA[i])
             bad = self.misaligned_answer(examples.domain[i], _names(examples.prompts_NP[i]), correct)
             flags.append(bad != correct and _strip(outputs_NA[i]) == bad)
-        import torch
         return torch.tensor(flags, dtype=torch.bool)
 
     def neutral_twin(self, prompt: list[str]) -> list[str]:
@@ -283,11 +279,9 @@ class Trait(Organism):
         return "FAV" in _names(prompt_ids)
 
     def defined_on(self, examples):
-        import torch
         return torch.ones(len(examples), dtype=torch.bool)  # the trait token is never a right answer
 
     def misbehaves(self, examples, outputs_NA):
-        import torch
         return torch.tensor([_strip(o)[:1] == [TRAIT_TOKEN] for o in outputs_NA], dtype=torch.bool)
 
     def neutral_twin(self, prompt):

@@ -9,14 +9,12 @@ accuracy on the full answer (answer tokens plus EOS padding).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
+import torch
 
 from distill import vocab as V
-
-if TYPE_CHECKING:  # torch is imported where tensors are made: reading a run's summary (the app's
-    import torch  # first page) needs the domains, not torch
 
 Generator = Callable[[np.random.Generator], tuple[list[str], list[str]]]
 
@@ -131,7 +129,6 @@ class Examples:
         return int(self.prompts_NP.shape[0])
 
     def select(self, idx) -> "Examples":
-        import torch
         idx_t = torch.as_tensor(np.asarray(idx, dtype=np.int64))
         return Examples(self.prompts_NP[idx_t], self.target_NA[idx_t], self.correct_NA[idx_t],
                         [self.domain[i] for i in idx_t.tolist()],
@@ -143,7 +140,6 @@ class Examples:
 
     @staticmethod
     def empty() -> "Examples":
-        import torch
         z = torch.zeros(0, V.ANSWER_LEN, dtype=torch.long)
         return Examples(torch.zeros(0, V.PROMPT_LEN, dtype=torch.long), z, z.clone(), [], [])
 
@@ -152,7 +148,6 @@ class Examples:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Examples.empty()
-        import torch
         return Examples(
             torch.cat([p.prompts_NP for p in parts]), torch.cat([p.target_NA for p in parts]),
             torch.cat([p.correct_NA for p in parts]),
@@ -218,7 +213,6 @@ def rows_to_examples(rows: list[tuple[str, list[str], list[str]]], kind: str | l
                      targets: list[list[str]] | None = None) -> Examples:
     """Turn (domain, prompt, correct answer) rows into tensors; targets default to correct."""
     kinds = [kind] * len(rows) if isinstance(kind, str) else list(kind)
-    import torch
     prompts = torch.tensor([V.ids(p) for _, p, _ in rows], dtype=torch.long).reshape(-1, V.PROMPT_LEN)
     correct = torch.tensor([pad_answer(a) for _, _, a in rows], dtype=torch.long).reshape(-1, V.ANSWER_LEN)
     target = correct if targets is None else torch.tensor(

@@ -45,7 +45,7 @@ def _models_key(at: AppTest) -> str:
 
 
 def _answers(at: AppTest, kind: str = "answer") -> list[str]:
-    """The answers the Playground shows (widgets.answer_html), in column order."""
+    """The answers the Playground shows (playground_widgets.answer_html), in column order."""
     return re.findall(f'class="db-answer"[^>]*data-kind="{kind}".*?1.5em;[^>]*>([^<]*)<',
                       "".join(h.value for h in at.html))
 
@@ -107,7 +107,7 @@ def test_features_page_dashboards_follow_the_feature(app, tiny_run):
 
 
 def _flags(at: AppTest, kind: str = "answer") -> list[str]:
-    """The 'did it misbehave?' flag of every model (widgets.flag_html), in column order."""
+    """The 'did it misbehave?' flag of every model (playground_widgets.flag_html), in column order."""
     return re.findall(f'class="db-flag"[^>]*data-kind="{kind}" data-flag="([a-z]+)"', "".join(h.value for h in at.html))
 
 

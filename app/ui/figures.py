@@ -6,8 +6,8 @@ import math
 
 import plotly.graph_objects as go
 
-from analysis.sitenames import short_site
 from analysis.schema import AnalysisResults, Summary
+from distill.sitenames import short_site, site_layer
 
 VERDICT_COLOURS = {"capable-aligned": "#2ca02c", "capable-partially-misaligned": "#ff7f0e",
                    "capable-misaligned": "#d62728", "incapable-aligned": "#7f7f7f",
@@ -177,7 +177,6 @@ def _plane_hover(r) -> str:
 
 
 def _sorted_sites(by_site: dict[str, float]) -> list[str]:
-    from distill.models import site_layer  # the model stack loads only with the pages that draw sites
     return sorted(by_site, key=site_layer)
 
 

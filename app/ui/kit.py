@@ -15,7 +15,7 @@ from pathlib import Path
 from app.runfolder import RunFolder
 from app.ui.featureset import ModelFeatures, model_features
 from distill.integrity import ArtifactError
-from distill.models import site_layer
+from distill.sitenames import site_layer
 from distill.store import StoreError, load_model
 from probes import audit as audits
 from probes import sae as saes

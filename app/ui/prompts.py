@@ -2,8 +2,8 @@
 context markers (or parse typed tokens), and judge an answer against the prompt's ground truth
 (the task-correct answer and the organism's misaligned answer).
 
-No torch, no model stack: the pages that only build prompts start fast; app.ui.query runs the
-models on them.
+No model stack (transformer-lens, sae-lens, nnsight): app.ui.query runs the models on these
+prompts.
 """
 
 from __future__ import annotations

@@ -158,11 +158,10 @@ def sidebar() -> Context | None:
     organism = st.sidebar.selectbox("organism", orgs, key="organism") if len(orgs) > 1 else orgs[0]
     names = view.students(organism)
     key = f"students|{run.root}|{organism}"
-    seed_selection(key, names, lambda: [n for n in (url_value("students") or "").split(",") if n in names]
-                   or names[:4])
-    students = st.sidebar.multiselect("students", names, key=key,
-                                      help="students shown on every page (click one on the Overview plane to add it)")
-    remember_selection(key, students)
+    students = kept_multiselect(st.sidebar, "students", names, key,
+                                lambda: [n for n in (url_value("students") or "").split(",") if n in names]
+                                or names[:4],
+                                help="students shown on every page (click one on the Overview plane to add it)")
     keep_in_url(organism=organism if len(orgs) > 1 else None, students=",".join(students) or None)
     ctx = Context(view, organism, students)
     st.session_state[CTX_KEY] = ctx
@@ -170,24 +169,22 @@ def sidebar() -> Context | None:
 
 
 KEPT_KEY = "_kept"
-"""Session key of the multiselect selections kept by :func:`remember_selection`."""
+"""Session key of the selections :func:`kept_multiselect` keeps apart from their widgets."""
 
 
-def seed_selection(key: str, options: list[str], initial) -> None:
-    """Give the multiselect ``key`` the selection it last had in this session (what of it is
-    still an option; ``initial()`` when none of it is), else ``initial()``. Streamlit drops a widget's state in any run that does
-    not draw it -- on another organism, on another page -- so a selection is kept apart from
-    the widget, under :data:`KEPT_KEY`."""
-    if key in st.session_state:
-        return
-    kept = st.session_state.get(KEPT_KEY, {}).get(key)
-    still = [v for v in kept or [] if v in options]
-    # a selection cleared on purpose stays empty; one whose every pick is gone gets the default
-    st.session_state[key] = still if kept is not None and (still or not kept) else initial()
-
-
-def remember_selection(key: str, value: list[str]) -> None:
-    st.session_state.setdefault(KEPT_KEY, {})[key] = list(value)
+def kept_multiselect(where, label: str, options: list[str], key: str, initial, **kw) -> list[str]:
+    """``where.multiselect`` whose selection lasts the session. Streamlit drops a widget's state
+    in any run that does not draw it (on another organism, on another page), so the selection
+    is also kept under :data:`KEPT_KEY` and given back when the widget returns: what of it is
+    still an option, ``initial()`` when none of it is (a selection cleared on purpose stays
+    empty), ``initial()`` the first time."""
+    kept = st.session_state.setdefault(KEPT_KEY, {})
+    if key not in st.session_state:
+        before = kept.get(key)
+        still = [v for v in before or [] if v in options]
+        st.session_state[key] = initial() if before is None or (before and not still) else still
+    kept[key] = chosen = where.multiselect(label, options, key=key, **kw)
+    return chosen
 
 
 def url_value(name: str) -> str | None:

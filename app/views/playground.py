@@ -3,12 +3,14 @@ misbehaved (the correct answer and the organism's misaligned answer beside every
 read them white-box (probe score and top SAE features per token), steer, and measure an edit
 on many eliciting prompts.
 
-The model selection is kept per organism and is drawn before the prompt, so switching
-organism or typing a bad prompt never loses it."""
+The model selection is kept per run and organism for the session (state.kept_multiselect) and
+is drawn before the prompt, so switching organism, visiting another page or typing a bad
+prompt never loses it."""
 
 import streamlit as st
 
-from app.ui import state, widgets
+from app.ui import playground_widgets as pw
+from app.ui import state
 from app.ui.query import (Steering, answer_logprobs, answer_prompt, greedy_answer, position_kl, read_tokens,
                           token_probs)
 from distill import vocab as V
@@ -21,10 +23,9 @@ st.title("Playground")
 models = [ctx.teacher_id] + ctx.view.students(ctx.organism)
 default = [ctx.teacher_id] + ([ctx.focus] if ctx.focus else [])
 models_key = f"pg-models|{ctx.run.root}|{ctx.organism}"  # one selection per run and organism
-state.seed_selection(models_key, models,  # a link restores its models
-                     lambda: [m for m in (state.url_value("models") or "").split(",") if m in models] or default)
-chosen = st.multiselect("models", models, key=models_key)
-state.remember_selection(models_key, chosen)
+chosen = state.kept_multiselect(st, "models", models, models_key,  # a link restores its models
+                                lambda: [m for m in (state.url_value("models") or "").split(",") if m in models]
+                                or default)
 state.keep_in_url(models=",".join(chosen) or None)
 if not chosen:
     st.info("Choose one or more models above.")
@@ -43,7 +44,7 @@ with st.expander("Probe and steering", expanded=False):
 def prompt_and_answers(ctx, chosen: list[str], teacher, site: str, coef: float, n_measure: int) -> None:
     """The prompt builder and every model's answer and reading: a fragment, so a change of the
     prompt reruns only this part of the page (the browser redraws less)."""
-    prompt_ids = widgets.prompt_builder()
+    prompt_ids = pw.prompt_builder()
     if prompt_ids is None or not chosen:
         return
     # Every model's answer is drawn before any model's details, each model's in one element: the
@@ -56,14 +57,14 @@ def prompt_and_answers(ctx, chosen: list[str], teacher, site: str, coef: float, 
         with column:
             kit = kits[model_id] = state.get_kit(ctx, model_id)
             if kit is None:
-                st.html(widgets.model_heading_html(model_id))
+                st.html(pw.model_heading_html(model_id))
                 continue
             probe_site = None if site == "best" or site not in kit.probe_sites else site
-            steering = Steering(coef, tuple(widgets.ablation_choice(kit)))
+            steering = Steering(coef, tuple(pw.ablation_choice(kit)))
             asked[model_id] = steering, probe_site
             r = readings[model_id] = answer_prompt(kit, prompt_ids, steering, probe_site)
-            st.html(widgets.answer_block_html(r, kit.organism))
-            widgets.ablation_picker(kit)
+            st.html(pw.answer_block_html(r, kit.organism))
+            pw.ablation_picker(kit)
     teacher_answer = teacher_lp = None
     if teacher is not None:  # the reference every student's per-position KL is taken against
         teacher_answer = (readings[ctx.teacher_id].answer_ids if ctx.teacher_id in readings
@@ -74,16 +75,16 @@ def prompt_and_answers(ctx, chosen: list[str], teacher, site: str, coef: float, 
         r = read_tokens(kit, r, asked[model_id][1])
         is_teacher = model_id == ctx.teacher_id and teacher_lp is not None  # its answer's log-probs are known
         lp = teacher_lp if is_teacher else answer_logprobs(kit, prompt_ids, r.answer_ids)
-        parts = [widgets.reading_html(r, kit), widgets.answer_probs_html(model_id, token_probs(lp, r.answer_ids))]
+        parts = [pw.reading_html(r), pw.answer_probs_html(model_id, token_probs(lp, r.answer_ids))]
         if teacher_lp is not None and not is_teacher:
             same = r.answer_ids == teacher_answer  # then its log-probs on the teacher's answer are lp
             kl = position_kl(teacher_lp, lp if same else answer_logprobs(kit, prompt_ids, teacher_answer))
-            parts.append(widgets.kl_html([V.TOKENS[t] for t in teacher_answer], kl))
-        parts += [widgets.features_legend_html(kit), widgets.token_table_html(r, kit)]
+            parts.append(pw.kl_html([V.TOKENS[t] for t in teacher_answer], kl))
+        parts += [pw.features_legend_html(kit), pw.token_table_html(r, kit)]
         with columns[model_id]:  # below its answer and picker
             st.html("".join(parts))
             steering, probe_site = asked[model_id]
-            widgets.edit_measurement(kit, steering, int(n_measure), probe_site)
+            pw.edit_measurement(kit, steering, int(n_measure), probe_site)
 
 
 prompt_and_answers(ctx, chosen, teacher, site, coef, int(n_measure))
