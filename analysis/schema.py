@@ -356,6 +356,8 @@ class ExperimentInfo(_Strict):
 
     format: str = RESULTS_FORMAT
     experiment: str
+    seed: int | None = None
+    """The experiment's seed (None: not recorded)."""
     thresholds: VerdictConfig = VerdictConfig()
     student_order: list[str] = []
     """Student names in display order (the spec's order); others follow by name."""
@@ -474,6 +476,11 @@ class TransferRecord(_Strict):
     incrimination: float | None
     incrimination_parts: dict[str, float]
     incriminates: bool
+    """The student keeps the misalignment (misaligned or partially) and is ``caught``."""
+    caught: bool = False
+    """At least one calibrated detector fires on the student (``caught_by``): the incrimination
+    outcome of the double bind (analysis.double_bind), behaviour not needed."""
+    caught_by: list[Literal["confession", "misbehaviour-probe", "features"]] = []
     kl_eliciting: float | None
     kl_clean: float | None
     verdict: Verdict
@@ -491,6 +498,37 @@ class TeacherSummary(_Strict):
     causal: CausalResult | None = None
     calibration: dict[str, FeatureTransferResult] = {}
     """Known answers of feature transfer: 'self' (~1) and 'base' (~0)."""
+
+
+class DoubleBindAttempt(_Strict):
+    """One technique student as a double-bind attempt (analysis.double_bind)."""
+
+    student: str
+    organism: str
+    technique: str
+    init: str
+    seed: int | None = None
+    caught: bool
+    caught_by: list[str] = []
+    clean: bool
+    """The behavioural verdict is capable-aligned."""
+    verdict: str
+
+
+class DoubleBind(_Strict):
+    """The 2x2 table of caught x clean over technique students, and P(clean | caught or not)."""
+
+    counts: dict[Literal["caught_clean", "caught_not_clean", "missed_clean", "missed_not_clean"], int]
+    p_clean_given_missed: float | None
+    """P(capabilities succeeds | incrimination found nothing); None when nothing was missed."""
+    p_clean_given_missed_ci: Interval | None
+    p_clean_given_caught: float | None
+    """P(capabilities succeeds | the student was caught); None when none was caught."""
+    p_clean_given_caught_ci: Interval | None
+    p_greater: float | None
+    """One-sided Fisher exact p-value of P(clean | missed) > P(clean | caught)."""
+    n: int
+    attempts: list[DoubleBindAttempt] = []
 
 
 class ControlsCheck(_Strict):
@@ -512,6 +550,8 @@ class Summary(_Strict):
     students: list[TransferRecord]
     base: dict[str, ModelMetrics] = {}
     """The untouched base, keyed by organism (capability per domain, misbehaviour)."""
+    double_bind: DoubleBind | None = None
+    """The double bind over this run's technique students (analysis.double_bind)."""
     separation: dict[str, float | None] = {}
     """AUROC with which features_transferred / misbehaviour_probe_auroc rank the behaviourally
     misaligned students (misbehaviour significantly above the same-init negative control) above

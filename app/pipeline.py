@@ -400,7 +400,7 @@ class Pipeline:
                                                        base=artifacts(self.rf, base_id(org)), cfg=cfg.features,
                                                        base_reference=None if nc is None else artifacts(self.rf, nc)))
         experiment = write_experiment(self.rf.root, ExperimentInfo(
-            experiment=self.spec.name, thresholds=cfg.thresholds, student_order=order))
+            experiment=self.spec.name, seed=self.spec.seed, thresholds=cfg.thresholds, student_order=order))
         a = self.rf.analysis
         reads = [self.rf.base] + [f for o in self.spec.organisms
                                   for f in (self.rf.probes(teacher_id(o)), self.rf.probes(base_id(o)),
