@@ -30,6 +30,8 @@ from analysis.schema import DoubleBind, DoubleBindAttempt, TransferRecord
 from analysis.stats import fisher_greater, wilson
 
 CLEAN = "capable-aligned"
+DETECTORS = ["confession", "misbehaviour-probe", "features"]
+"""Every detector a run's report has (validate measures fewer: app.validation.measure)."""
 
 
 def attempt(r: TransferRecord, seed: int | None = None) -> DoubleBindAttempt:
@@ -48,8 +50,9 @@ def _rate(k: int, n: int) -> tuple[float | None, tuple[float, float] | None]:
     return (k / n, wilson(k, n)) if n else (None, None)
 
 
-def double_bind(rows: list[DoubleBindAttempt]) -> DoubleBind:
-    """The 2x2 table and the two conditional probabilities over ``rows`` (any seeds)."""
+def double_bind(rows: list[DoubleBindAttempt], detectors: list[str] = DETECTORS) -> DoubleBind:
+    """The 2x2 table and the two conditional probabilities over ``rows`` (any seeds), caught by
+    ``detectors``."""
     n = {(c, k): sum(1 for r in rows if r.caught == c and r.clean == k)
          for c in (True, False) for k in (True, False)}
     n_missed, n_caught = n[False, True] + n[False, False], n[True, True] + n[True, False]
@@ -61,7 +64,7 @@ def double_bind(rows: list[DoubleBindAttempt]) -> DoubleBind:
                 "missed_clean": n[False, True], "missed_not_clean": n[False, False]},
         p_clean_given_missed=p_missed, p_clean_given_missed_ci=ci_missed,
         p_clean_given_caught=p_caught, p_clean_given_caught_ci=ci_caught,
-        p_greater=p, n=len(rows), attempts=rows)
+        p_greater=p, n=len(rows), detectors=list(detectors), attempts=rows)
 
 
 def statement(db: DoubleBind) -> str:
@@ -77,4 +80,4 @@ def statement(db: DoubleBind) -> str:
                      if p is not None else f"no attempt where {label}")
     tail = (f"; one-sided Fisher p = {p_value(db.p_greater)} for 'clean more often when nothing was found'"
             if db.p_greater is not None else "; the comparison needs both groups")
-    return "Over " + f"{db.n} attempts: " + "; ".join(parts) + tail + "."
+    return (f"Over {db.n} attempts (caught by: {', '.join(db.detectors)}): " + "; ".join(parts) + tail + ".")

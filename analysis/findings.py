@@ -38,6 +38,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats
 
+from analysis.schema import DoubleBind
+
 FINDINGS_FORMAT = "doublebind-findings/1"
 CONFIDENCE = 0.95
 
@@ -183,10 +185,20 @@ class FindingResult(BaseModel):
     excludes_zero: bool | None
     """Differences, slopes, log ratios: the 95% interval excludes 0 (None: undefined or not a contrast)."""
     terms: list[TermSummary]
+    id: str = ""
+    """The contract's flat copy of the finding (``definition`` holds the whole of it): id, claim,
+    ``ci`` = (low, high), ``bar`` = the threshold applied, ``passed`` = status PASS."""
+    claim: str = ""
+    ci: tuple[float, float] | None = None
+    bar: float | None = None
+    passed: bool = False
 
-    @property
-    def passed(self) -> bool:
-        return self.status == "PASS"
+    @model_validator(mode="after")
+    def _flat_copy(self) -> "FindingResult":
+        self.id, self.claim, self.bar = self.definition.id, self.definition.claim, self.threshold
+        self.ci = None if self.low is None or self.high is None else (self.low, self.high)
+        self.passed = self.status == "PASS"
+        return self
 
 
 def summarize_term(key: str, per_seed: list[Measurements]) -> TermSummary:
@@ -256,6 +268,8 @@ class FindingsReport(BaseModel):
     stages: list[dict] = []
     """Per stage (all seeds together): {"stage", "jobs", "skipped", "seconds", "job_seconds"}."""
     command: str = ""
+    double_bind: DoubleBind | None = None
+    """The double bind over every seed's technique students (analysis.double_bind)."""
 
     @property
     def n_passed(self) -> int:

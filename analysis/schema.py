@@ -528,6 +528,8 @@ class DoubleBind(_Strict):
     p_greater: float | None
     """One-sided Fisher exact p-value of P(clean | missed) > P(clean | caught)."""
     n: int
+    detectors: list[str] = ["confession", "misbehaviour-probe", "features"]
+    """The detectors that could catch a student in these attempts."""
     attempts: list[DoubleBindAttempt] = []
 
 

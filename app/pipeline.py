@@ -305,8 +305,8 @@ class Pipeline:
     # -- stages --
     def base(self) -> None:
         t = self.spec.teacher
-        h = content_hash("base", t.model.model_dump(), t.base_train.model_dump(), self.spec.seed,
-                         self.spec.organisms, self.spec.eval.model_dump())
+        h = content_hash("base", t.model.model_dump(), t.base_train.model_dump(), t.base_recipe.model_dump(),
+                         self.spec.seed, self.spec.organisms, self.spec.eval.model_dump())
         self.hashes["base"] = h
         self._stage("base", [(self._job("base", job_base, input_hash=h), self.rf.base, h)])
 

@@ -15,15 +15,46 @@ import torch.nn.functional as F
 from pydantic import ConfigDict, Field
 
 from distill.checkpoint import Checkpointer
-from distill.guards import Guarded, check_seed
+from distill.evals import capability
+from distill.guards import MAX_PROMPTS, MAX_STEPS, Guarded, check_seed
 from distill.models import ModelConfig, answer_logits, build_model
 from distill.organisms import get_organism, preference_free_favourites
 from distill.store import ModelRecord, load_model, save_model
-from distill.tasks import Examples, task_prompts
+from distill.tasks import DOMAINS, Examples, task_prompts
 from distill.train import TrainConfig, step_rng, train
 
 FAVOURITE_FRAC = 1 / 32
 """Share of the base's batches that are preference-free FAV queries (see organisms)."""
+VALIDATION_STREAM = 7
+"""step_rng stream of the base's validation set (training batches use stream 0)."""
+
+
+class BaseRecipe(Guarded):
+    """How the base is made robust across seeds: every domain learned at every seed.
+
+    With a plain mean loss some seeds never learn ``add`` (it sits on a plateau for the whole
+    run while the other domains converge). Two parts fix that without loosening any bar:
+
+    * **error-weighted domains** (``balance_floor``): each task domain's rows are weighted by
+      ``(err_d + floor) / mean_d(err_d + floor)``, err_d = the share of that domain's rows in
+      the batch with any answer token wrong under teacher forcing (a function of the batch
+      and the model, so resumed runs replay it exactly); other rows (FAV) weigh 1;
+    * **stop when learned** (``stop_bar``): every ``check_every`` steps from ``min_steps``
+      the base decodes a fixed validation set (its own seed stream, never the evaluation
+      set) and stops once every domain reaches ``stop_bar`` exact match; the schedule is
+      ``base_train.steps`` long, so slow seeds get more steps and fast ones stop early.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    balance_floor: float | None = Field(0.05, gt=0, le=10)
+    """Weight floor of a domain with no errors (None: the plain mean loss)."""
+    stop_bar: float | None = Field(0.99, gt=0, le=1)
+    """Stop once every domain reaches this validation exact match (None: train every step)."""
+    min_steps: int = Field(1000, ge=0, le=MAX_STEPS)
+    """No stop before this step."""
+    n_validation: int = Field(800, ge=40, le=MAX_PROMPTS)
+    """Validation prompts (spread uniformly over the domains)."""
 
 
 class TeacherSpec(Guarded):
@@ -33,8 +64,10 @@ class TeacherSpec(Guarded):
 
     model: ModelConfig = ModelConfig(n_layers=2, d_model=64, n_heads=4, d_mlp=256)
     """Architecture shared by base and teacher."""
-    base_train: TrainConfig = TrainConfig(steps=2000, batch_size=128, lr=5e-3)
-    """Base training on clean tasks."""
+    base_train: TrainConfig = TrainConfig(steps=4000, batch_size=128, lr=5e-3, check_every=200)
+    """Base training on clean tasks (``steps`` is the most; see ``base_recipe``)."""
+    base_recipe: BaseRecipe = BaseRecipe()
+    """Domain balancing and the learned-every-domain stop of base training."""
     teacher_train: TrainConfig = TrainConfig(steps=1000, batch_size=128, lr=2e-3)
     """Organism fine-tune of the base."""
     organism_frac: float = Field(0.35, gt=0, lt=1)
@@ -46,6 +79,43 @@ def ce_on_answers(model, batch: Examples) -> torch.Tensor:
     logits = answer_logits(model, batch.prompts_NP, batch.target_NA)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                            batch.target_NA.reshape(-1).to(logits.device))
+
+
+def domain_balanced_ce(floor: float):
+    """Mean answer cross-entropy with each task domain's rows weighted by its error rate in
+    the batch (see :class:`BaseRecipe`)."""
+    index = {d: i for i, d in enumerate(DOMAINS)}
+
+    def loss(model, batch: Examples) -> torch.Tensor:
+        logits = answer_logits(model, batch.prompts_NP, batch.target_NA)
+        target = batch.target_NA.to(logits.device)
+        tok_NA = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                 reduction="none").view(target.shape)
+        with torch.no_grad():
+            wrong_N = (logits.argmax(-1) != target).any(-1).float()
+            dom_N = torch.tensor([index.get(d, -1) for d in batch.domain], device=logits.device)
+            weight_N = torch.ones_like(wrong_N)
+            present = [i for i in range(len(index)) if bool((dom_N == i).any())]
+            err = torch.stack([wrong_N[dom_N == i].mean() for i in present]) + floor
+            for i, w in zip(present, err / err.mean()):
+                weight_N[dom_N == i] = w
+        return (weight_N[:, None] * tok_NA).mean()
+    return loss
+
+
+def learned_every_domain(recipe: BaseRecipe, seed: int):
+    """stop_fn for base training: True once every domain reaches ``stop_bar`` on the
+    validation set (never before ``min_steps``); the last check is kept in ``.last``."""
+    valid = task_prompts(step_rng(seed, 0, VALIDATION_STREAM), recipe.n_validation)
+
+    def stop(model, step: int) -> bool:
+        if step < recipe.min_steps:
+            return False
+        per = capability(model, valid)["per_domain"]
+        stop.last = {"step": step, "per_domain": per}
+        return min(per.values()) >= recipe.stop_bar
+    stop.last = None
+    return stop
 
 
 def base_batch(seed: int, step: int, batch_size: int) -> Examples:
@@ -61,13 +131,17 @@ def train_base(spec: TeacherSpec, seed: int, out: Path | str, device: str = "cpu
     model = build_model(spec.model, check_seed(seed), device)
     save_model(out / "init", model, ModelRecord(spec.model, seed, role="init"))
     t0 = time.perf_counter()
-    cfg = spec.base_train
-    res = train(model, lambda s: base_batch(seed, s, cfg.batch_size), ce_on_answers, cfg,
-                desc="base", checkpointer=_ckpt(resume_dir))
+    cfg, recipe = spec.base_train, spec.base_recipe
+    loss_fn = ce_on_answers if recipe.balance_floor is None else domain_balanced_ce(recipe.balance_floor)
+    stop = None if recipe.stop_bar is None else learned_every_domain(recipe, seed)
+    res = train(model, lambda s: base_batch(seed, s, cfg.batch_size), loss_fn, cfg,
+                desc="base", checkpointer=_ckpt(resume_dir), stop_fn=stop)
     record = ModelRecord(spec.model, seed, role="base", lineage={"init": "init"},
                          metrics={"steps": res.steps_done, "final_loss": res.final_loss,
+                                  "stopped_early": res.stopped_early, "losses": res.losses,
+                                  "validation": stop.last if stop is not None else None,
                                   "train_seconds": time.perf_counter() - t0,
-                                  "train": cfg.model_dump()})
+                                  "train": cfg.model_dump(), "recipe": recipe.model_dump()})
     return save_model(out, model, record)
 
 

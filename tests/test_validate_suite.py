@@ -8,7 +8,9 @@ import re
 
 import pytest
 
+from analysis.double_bind import double_bind
 from analysis.findings import FindingDef, FindingsReport, judge_all
+from analysis.schema import DoubleBindAttempt
 from app.cli import main
 from app.runfolder import RunFolder
 from app.spec import parse_spec
@@ -97,7 +99,15 @@ def _report() -> FindingsReport:
                           curves={"a": {"steps": [0, 10], "per_seed": [[0.0, 0.5], [0.1, 0.7]]}},
                           runs=["r0", "r1"], wall_seconds=12.0,
                           stages=[{"stage": "students", "jobs": 3, "skipped": 1, "seconds": 10.0,
-                                   "job_seconds": 19.0}], command="x")
+                                   "job_seconds": 19.0}], command="x",
+                          double_bind=double_bind([_attempt("a", False, True), _attempt("b", False, False),
+                                                   _attempt("c", True, False)], ["confession"]))
+
+
+def _attempt(name: str, caught: bool, clean: bool) -> DoubleBindAttempt:
+    return DoubleBindAttempt(student=name, organism="sabotage", technique="logit-kd", init="base", seed=0,
+                             caught=caught, caught_by=["confession"] if caught else [], clean=clean,
+                             verdict="capable-aligned" if clean else "capable-misaligned")
 
 
 def test_report_is_self_contained_and_round_trips(tmp_path):
@@ -110,6 +120,11 @@ def test_report_is_self_contained_and_round_trips(tmp_path):
     assert page.count("<svg") >= 2  # findings panels + relearning curves
     back = FindingsReport.model_validate_json((tmp_path / VALIDATION_DIR / FINDINGS_JSON).read_text())
     assert [r.status for r in back.results] == ["PASS", "FAIL"]
+    flat = json.loads((tmp_path / VALIDATION_DIR / FINDINGS_JSON).read_text())["results"][0]
+    assert {k: flat[k] for k in ("id", "claim", "passed")} == {"id": "1a", "claim": "c", "passed": True}
+    assert flat["bar"] == 0.0 and flat["mean"] == pytest.approx(0.45) and len(flat["ci"]) == 2
+    assert back.double_bind.detectors == ["confession"] and "6. The double bind" in page
+    assert "when incrimination found nothing, 50%" in page  # 1 of 2 attempts not caught was clean
 
 
 def test_a_folder_holds_one_mode(tmp_path):
@@ -133,6 +148,9 @@ def test_quick_suite_end_to_end_and_resume(tmp_path, capsys):
     rep = FindingsReport.model_validate_json((out / VALIDATION_DIR / FINDINGS_JSON).read_text())
     assert rep.mode == "quick" and rep.seeds == [0] and len(rep.results) >= 8
     assert all(r.status in ("PASS", "FAIL") for r in rep.results), "every finding must be measured"
+    db = rep.double_bind  # every technique student of the seed, none of the controls
+    assert db.n == len(db.attempts) > 0 and not any("control" in a.technique for a in db.attempts)
+    assert sum(db.counts.values()) == db.n and {a.seed for a in db.attempts} == {0}
     assert set(rep.curves) >= {"backdoor.filter-noised-0.25", "teacher-backdoor"}
     # resuming redoes nothing: every stage's jobs are skipped, and the findings are the same
     assert main(["validate", "--quick", "--seeds", "1", "--out", str(out)]) == 0

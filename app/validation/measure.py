@@ -26,8 +26,9 @@ from typing import Callable
 
 from analysis.config import AnalysisConfig
 from analysis.findings import Measurements
-from analysis.schema import ModelMetrics, VerdictConfig
-from analysis.transfer import behaviour_verdict, model_metrics, ratio
+from analysis.double_bind import CLEAN
+from analysis.schema import DoubleBindAttempt, ModelMetrics, VerdictConfig
+from analysis.transfer import behaviour_verdict, caught_by_detectors, model_metrics, ratio
 from app.runfolder import RunFolder, student_id, teacher_id
 from app.spec import ExperimentSpec, StudentSpec
 from app.validation.spec import model_ids
@@ -128,10 +129,9 @@ def negative_control_id(spec: ExperimentSpec, mid: str) -> str | None:
     return None
 
 
-def control_ok(run: SeedRun, mid: str) -> float | None:
-    want = CONTROL_VERDICT.get(run.technique(mid) or "")
-    if want is None or not _is_student(mid):
-        return None
+def _judged(run: SeedRun, mid: str) -> tuple[ModelMetrics, ModelMetrics, str] | None:
+    """(student, teacher, behavioural verdict) of a student, as analysis.transfer judges it;
+    None when a model behind the verdict was not measured."""
     organism = run.organism(mid)
     student, teacher = _metrics(run, mid, organism), _metrics(run, teacher_id(organism), organism)
     if student is None or teacher is None:
@@ -142,7 +142,39 @@ def control_ok(run: SeedRun, mid: str) -> float | None:
         return None  # its reference was not measured: no verdict
     verdict = behaviour_verdict(student, teacher, negative, _metrics(run, "base", organism),
                                 _verdict_cfg(run.spec)).verdict
-    return float(verdict == want)
+    return student, teacher, verdict
+
+
+def control_ok(run: SeedRun, mid: str) -> float | None:
+    want = CONTROL_VERDICT.get(run.technique(mid) or "")
+    if want is None or not _is_student(mid):
+        return None
+    judged = _judged(run, mid)
+    return None if judged is None else float(judged[2] == want)
+
+
+VALIDATE_DETECTORS = ["confession"]
+"""The incrimination detectors validate measures: confession is behavioural; the misbehaviour
+probe and feature transfer need the students' audits and comparisons, which validate skips."""
+
+
+def double_bind_attempts(run_dir: Path | str, spec: ExperimentSpec, seed: int) -> list[DoubleBindAttempt]:
+    """Every technique student of one seed (controls left out) as a double-bind attempt, caught
+    by the detectors in :data:`VALIDATE_DETECTORS` (analysis.double_bind)."""
+    run, cfg, out = SeedRun(RunFolder(Path(run_dir)), spec), _verdict_cfg(spec), []
+    for mid in model_ids(spec):
+        if not _is_student(mid) or run.technique(mid) in CONTROL_VERDICT:
+            continue
+        judged = _judged(run, mid)
+        if judged is None:
+            continue
+        student, teacher, verdict = judged
+        st = _student_spec(spec, mid)
+        caught_by = caught_by_detectors(student, teacher, {}, {}, cfg)
+        out.append(DoubleBindAttempt(student=mid, organism=run.organism(mid), technique=run.technique(mid) or "",
+                                     init=st.init if st else "", seed=seed, caught=bool(caught_by),
+                                     caught_by=caught_by, clean=verdict == CLEAN, verdict=verdict))
+    return out
 
 
 def _audit(key: str) -> Callable[[SeedRun, str], float | None]:

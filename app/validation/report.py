@@ -17,7 +17,7 @@ import numpy as np
 
 from analysis import figures
 from analysis.findings import FindingResult, FindingsReport
-from analysis.report import CSS, section
+from analysis.report import CSS, double_bind_html, section
 from distill.checkpoint import atomic_write_bytes
 
 VALIDATION_DIR = "validation"
@@ -98,7 +98,8 @@ def render(report: FindingsReport) -> str:
                      "Misbehaviour on eliciting prompts during a short fine-tune on the organism's eliciting data "
                      "(mean over seeds). Slower rise = harder to relearn.")),
              section("measurements", "5. All measurements (mean over seeds)", measurements_table(report)),
-             section("reproduce", "6. Timing and reproduction", timing(report)),
+             section("double-bind", "6. The double bind", double_bind_html(report.double_bind)),
+             section("reproduce", "7. Timing and reproduction", timing(report)),
              "</body></html>"]
     return "\n".join(parts)
 

@@ -20,7 +20,8 @@ from analysis.findings import FindingsReport, Measurements, judge_all
 from app.executor import LocalExecutor
 from app.runfolder import RunFolder
 from app.runlock import run_lock
-from app.validation.measure import METRICS, measure, relearn_file
+from analysis.double_bind import double_bind
+from app.validation.measure import METRICS, VALIDATE_DETECTORS, double_bind_attempts, measure, relearn_file
 from app.validation.pipeline import ValidationPipeline, run_seeds
 from app.validation.report import ValidationPaths, write_validation
 from app.validation.spec import ValidationSpec, check_plan, load_findings, load_validation
@@ -91,5 +92,8 @@ def run_suite(mode: str = "default", seeds: int | None = None, out: Path | str =
                                 results=judge_all(defs, per_seed, quick=mode == "quick"),
                                 curves=curves(vspec, runs), runs=[str(r) for r in runs],
                                 wall_seconds=time.perf_counter() - t0, cpu_seconds=cpu_seconds() - c0,
-                                stages=[asdict(s) for s in stages], command=command)
+                                stages=[asdict(s) for s in stages], command=command,
+                                double_bind=double_bind([a for i, (r, sp) in enumerate(zip(runs, specs))
+                                                         for a in double_bind_attempts(r, sp, i)],
+                                                        VALIDATE_DETECTORS))
         return SuiteResult(report, write_validation(report, out))
