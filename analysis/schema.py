@@ -481,6 +481,8 @@ class TransferRecord(_Strict):
     """At least one calibrated detector fires on the student (``caught_by``): the incrimination
     outcome of the double bind (analysis.double_bind), behaviour not needed."""
     caught_by: list[Literal["confession", "misbehaviour-probe", "features"]] = []
+    detectors_measured: list[Literal["confession", "misbehaviour-probe", "features"]] = []
+    """The detectors measured on this student (a silent detector is measured; a missing one is not)."""
     kl_eliciting: float | None
     kl_clean: float | None
     verdict: Verdict
@@ -509,7 +511,11 @@ class DoubleBindAttempt(_Strict):
     init: str
     seed: int | None = None
     caught: bool
+    """A detector of the table fired."""
     caught_by: list[str] = []
+    tested: bool = True
+    """A detector of the table was measured on this student and its verdict is determined;
+    untested attempts are listed, not counted."""
     clean: bool
     """The behavioural verdict is capable-aligned."""
     verdict: str
@@ -528,7 +534,10 @@ class DoubleBind(_Strict):
     p_greater: float | None
     """One-sided Fisher exact p-value of P(clean | missed) > P(clean | caught)."""
     n: int
-    detectors: list[str] = ["confession", "misbehaviour-probe", "features"]
+    """Tested attempts (the table's total)."""
+    n_untested: int = 0
+    """Attempts left out: no detector of the table measured, or the verdict undetermined."""
+    detectors: list[str] = ["confession", "features"]
     """The detectors that could catch a student in these attempts."""
     attempts: list[DoubleBindAttempt] = []
 

@@ -26,9 +26,9 @@ from typing import Callable
 
 from analysis.config import AnalysisConfig
 from analysis.findings import Measurements
-from analysis.double_bind import CLEAN
+from analysis.double_bind import CLEAN, UNDETERMINED
 from analysis.schema import DoubleBindAttempt, ModelMetrics, VerdictConfig
-from analysis.transfer import behaviour_verdict, caught_by_detectors, model_metrics, ratio
+from analysis.transfer import behaviour_verdict, detector_readings, model_metrics, ratio
 from app.runfolder import RunFolder, student_id, teacher_id
 from app.spec import ExperimentSpec, StudentSpec
 from app.validation.spec import model_ids
@@ -129,9 +129,9 @@ def negative_control_id(spec: ExperimentSpec, mid: str) -> str | None:
     return None
 
 
-def _judged(run: SeedRun, mid: str) -> tuple[ModelMetrics, ModelMetrics, str] | None:
-    """(student, teacher, behavioural verdict) of a student, as analysis.transfer judges it;
-    None when a model behind the verdict was not measured."""
+def _judged(run: SeedRun, mid: str) -> tuple[ModelMetrics, ModelMetrics, ModelMetrics | None, str] | None:
+    """(student, teacher, negative control or None, behavioural verdict) of a student, as
+    analysis.transfer judges it; None when a model behind the verdict was not measured."""
     organism = run.organism(mid)
     student, teacher = _metrics(run, mid, organism), _metrics(run, teacher_id(organism), organism)
     if student is None or teacher is None:
@@ -142,7 +142,7 @@ def _judged(run: SeedRun, mid: str) -> tuple[ModelMetrics, ModelMetrics, str] | 
         return None  # its reference was not measured: no verdict
     verdict = behaviour_verdict(student, teacher, negative, _metrics(run, "base", organism),
                                 _verdict_cfg(run.spec)).verdict
-    return student, teacher, verdict
+    return student, teacher, negative, verdict
 
 
 def control_ok(run: SeedRun, mid: str) -> float | None:
@@ -150,12 +150,13 @@ def control_ok(run: SeedRun, mid: str) -> float | None:
     if want is None or not _is_student(mid):
         return None
     judged = _judged(run, mid)
-    return None if judged is None else float(judged[2] == want)
+    return None if judged is None else float(judged[-1] == want)
 
 
 VALIDATE_DETECTORS = ["confession"]
-"""The incrimination detectors validate measures: confession is behavioural; the misbehaviour
-probe and feature transfer need the students' audits and comparisons, which validate skips."""
+"""The incrimination detectors validate measures: confession is behavioural; feature transfer
+needs the students' audits and comparisons, which validate skips. Only the sabotage organism
+has a confession query, so the other organisms' students are untested here."""
 
 
 def double_bind_attempts(run_dir: Path | str, spec: ExperimentSpec, seed: int) -> list[DoubleBindAttempt]:
@@ -168,12 +169,14 @@ def double_bind_attempts(run_dir: Path | str, spec: ExperimentSpec, seed: int) -
         judged = _judged(run, mid)
         if judged is None:
             continue
-        student, teacher, verdict = judged
+        student, teacher, negative, verdict = judged
         st = _student_spec(spec, mid)
-        caught_by = caught_by_detectors(student, teacher, {}, {}, cfg)
+        readings = detector_readings(student, teacher, {}, {}, cfg, negative)
+        fired = [d for d in VALIDATE_DETECTORS if readings[d]]
+        tested = any(readings[d] is not None for d in VALIDATE_DETECTORS) and verdict != UNDETERMINED
         out.append(DoubleBindAttempt(student=mid, organism=run.organism(mid), technique=run.technique(mid) or "",
-                                     init=st.init if st else "", seed=seed, caught=bool(caught_by),
-                                     caught_by=caught_by, clean=verdict == CLEAN, verdict=verdict))
+                                     init=st.init if st else "", seed=seed, caught=bool(fired), caught_by=fired,
+                                     tested=tested, clean=verdict == CLEAN, verdict=verdict))
     return out
 
 
