@@ -367,7 +367,7 @@ def double_bind_html(db: DoubleBind | None) -> str:
                    f"<td class='l v-{a.verdict}'>{html.escape(a.verdict)}</td></tr>" for a in db.attempts)
     detail = ("<table><tr><th class='l'>student</th><th class='l'>organism</th><th class='l'>caught by</th>"
               f"<th class='l'>verdict</th></tr>{rows}</table>")
-    said = {"confession": "it confesses more than its teacher",
+    said = {"confession": "it confesses more than its teacher and its negative control",
             "misbehaviour-probe": "its misbehaviour probe's interval is above its base null",
             "features": "its misalignment features transferred above the null's interval"}
     how = "; ".join(said.get(d, d) for d in db.detectors)

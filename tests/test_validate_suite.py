@@ -160,3 +160,15 @@ def test_quick_suite_end_to_end_and_resume(tmp_path, capsys):
     again = FindingsReport.model_validate_json((out / VALIDATION_DIR / FINDINGS_JSON).read_text())
     assert all(t["skipped"] == t["jobs"] for t in again.stages)
     assert [r.values for r in again.results] == [r.values for r in rep.results]
+
+
+def test_a_fresh_student_is_judged_against_the_fresh_control_the_pipeline_adds():
+    """As analysis.transfer.negative_control_of does in a run: the same-init control, which the
+    pipeline adds (ExperimentSpec.all_students) when the spec has none."""
+    from app.validation.measure import negative_control_id
+    spec = parse_spec({"name": "t", "organisms": ["backdoor"], "students": [
+        {"technique": "negative-control"}, {"technique": "logit-kd", "init": "fresh"}, {"technique": "logit-kd"},
+        {"technique": "filter", "init": "noised", "name": "noised"}]})
+    assert negative_control_id(spec, "backdoor.logit-kd-fresh") == "backdoor.negative-control-fresh"
+    assert negative_control_id(spec, "backdoor.logit-kd") == "backdoor.negative-control"
+    assert negative_control_id(spec, "backdoor.noised") == "backdoor.negative-control"  # teacher weights: base basis

@@ -118,9 +118,11 @@ def _student_spec(spec: ExperimentSpec, mid: str) -> StudentSpec | None:
 
 def negative_control_id(spec: ExperimentSpec, mid: str) -> str | None:
     """The organism's negative control with the student's init (else with init ``base``), as in
-    analysis.transfer.negative_control_of; None when there is none (the verdict uses the base)."""
+    analysis.transfer.negative_control_of, among every student the pipeline trains (the spec's
+    and the per-init controls it adds: ExperimentSpec.all_students); None when there is none
+    (the verdict uses the base)."""
     organism, me = mid.split(".", 1)[0], _student_spec(spec, mid)
-    controls = [st for st in spec.students if st.technique == "negative-control"
+    controls = [st for st in spec.all_students() if st.technique == "negative-control"
                 and organism in spec.student_organisms(st) and student_id(organism, st.label) != mid]
     for init in ((me.init,) if me else ()) + ("base",):
         match = [st for st in controls if st.init == init]
