@@ -43,14 +43,22 @@ DETECTORS = ["confession", "features"]
 app.validation.measure)."""
 
 
+def attempt_from(readings: dict[str, bool | None], verdict: str, *, student: str, organism: str, technique: str,
+                 init: str, seed: int | None = None, detectors: list[str] = DETECTORS) -> DoubleBindAttempt:
+    """One student as a double-bind attempt, from its detector readings (True fires, False
+    silent, None not measured: analysis.transfer.detector_readings) and its verdict."""
+    fired = [d for d in detectors if readings.get(d)]
+    measured = any(readings.get(d) is not None for d in detectors)
+    return DoubleBindAttempt(student=student, organism=organism, technique=technique, init=init, seed=seed,
+                             caught=bool(fired), caught_by=fired, tested=measured and verdict != UNDETERMINED,
+                             clean=verdict == CLEAN, verdict=verdict)
+
+
 def attempt(r: TransferRecord, seed: int | None = None, detectors: list[str] = DETECTORS) -> DoubleBindAttempt:
-    """One student as a double-bind attempt, caught by ``detectors``."""
-    fired = [d for d in r.caught_by if d in detectors]
-    measured = any(d in detectors for d in r.detectors_measured)
-    return DoubleBindAttempt(student=r.name, organism=r.organism, technique=r.technique, init=r.init,
-                             seed=seed, caught=bool(fired), caught_by=fired,
-                             tested=measured and r.verdict != UNDETERMINED,
-                             clean=r.verdict == CLEAN, verdict=r.verdict)
+    """One student of a run report as a double-bind attempt, caught by ``detectors``."""
+    readings = {d: d in r.caught_by for d in r.detectors_measured}
+    return attempt_from(readings, r.verdict, student=r.name, organism=r.organism, technique=r.technique,
+                        init=r.init, seed=seed, detectors=detectors)
 
 
 def attempts(records: Iterable[TransferRecord], seed: int | None = None) -> list[DoubleBindAttempt]:

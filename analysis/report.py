@@ -7,8 +7,8 @@ controls banner (loud when the check fails, one line per failed precondition),
 1 capability-vs-misalignment plane, 2 transfer table (base, teachers, students: verdicts with
 their statistics, feature transfer beside its null, probes beside their nulls), 3 probes per
 layer, 4 feature transfer vs null + feature map + crosscoder split, 5 CKA heatmaps,
-6 plain-language summary, 7 the double bind (caught x clean over technique students), then the thresholds and definitions used. Shares print as
-percentages (:func:`analysis.narrative.pct`), AUROCs with two decimals, intervals in brackets.
+6 plain-language summary, 7 the double bind (caught x clean over technique students), then the
+thresholds and definitions used. Shares print as percentages (:func:`analysis.narrative.pct`), AUROCs with two decimals, intervals in brackets.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from typing import NamedTuple
 
 from analysis.controls import controls_check
 from analysis.crosscoder import shares
+from analysis.double_bind import attempts, double_bind
 from analysis.schema import (AnalysisResults, FeatureMap, FeatureTransferResult, ModelMetrics,
                              StudentInfo, StudentResult, Summary, TeacherResult, TeacherSummary,
                              TransferRecord, VerdictConfig)
@@ -320,7 +321,6 @@ def summarize(results: AnalysisResults) -> Summary:
                                base=results.base.get(s.info.organism))
                for s in results.students]
     from analysis.separation import metric_separation
-    from analysis.double_bind import attempts, double_bind
     return Summary(experiment=results.experiment.experiment, thresholds=cfg, base=results.base,
                    double_bind=double_bind(attempts(records, results.experiment.seed)),
                    controls=controls_check(teachers, records, cfg, results.base), teachers=teachers,

@@ -26,7 +26,7 @@ from typing import Callable
 
 from analysis.config import AnalysisConfig
 from analysis.findings import Measurements
-from analysis.double_bind import CLEAN, UNDETERMINED
+from analysis.double_bind import attempt_from
 from analysis.schema import DoubleBindAttempt, ModelMetrics, VerdictConfig
 from analysis.transfer import behaviour_verdict, detector_readings, model_metrics, ratio
 from app.runfolder import RunFolder, student_id, teacher_id
@@ -173,12 +173,9 @@ def double_bind_attempts(run_dir: Path | str, spec: ExperimentSpec, seed: int) -
             continue
         student, teacher, negative, verdict = judged
         st = _student_spec(spec, mid)
-        readings = detector_readings(student, teacher, {}, {}, cfg, negative)
-        fired = [d for d in VALIDATE_DETECTORS if readings[d]]
-        tested = any(readings[d] is not None for d in VALIDATE_DETECTORS) and verdict != UNDETERMINED
-        out.append(DoubleBindAttempt(student=mid, organism=run.organism(mid), technique=run.technique(mid) or "",
-                                     init=st.init if st else "", seed=seed, caught=bool(fired), caught_by=fired,
-                                     tested=tested, clean=verdict == CLEAN, verdict=verdict))
+        out.append(attempt_from(detector_readings(student, teacher, {}, {}, cfg, negative), verdict, student=mid,
+                                organism=run.organism(mid), technique=run.technique(mid) or "",
+                                init=st.init if st else "", seed=seed, detectors=VALIDATE_DETECTORS))
     return out
 
 

@@ -16,11 +16,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from analysis.double_bind import double_bind
 from analysis.findings import FindingsReport, Measurements, judge_all
 from app.executor import LocalExecutor
 from app.runfolder import RunFolder
 from app.runlock import run_lock
-from analysis.double_bind import double_bind
 from app.validation.measure import METRICS, VALIDATE_DETECTORS, double_bind_attempts, measure, relearn_file
 from app.validation.pipeline import ValidationPipeline, run_seeds
 from app.validation.report import ValidationPaths, write_validation
