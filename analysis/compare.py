@@ -146,6 +146,9 @@ def teacher_result(art: ModelArtifacts, organism: str, base: ModelArtifacts | No
         extra = {"misbehaviour_probe": ProbeHeadline(**mis.headline()), "context_probe": ProbeHeadline(**ctx.headline()),
                  "causal": _causal(art), "misalignment_features": sets.misalignment, "context_features": sets.context,
                  "calibration": {k: FeatureTransferResult(**v) for k, v in calib.items()}}
+    honest = art.evals().get("honest_control")
+    if honest is not None:
+        extra["honest_control"] = model_metrics(honest, organism)
     return TeacherResult(name=art.name, organism=organism, metrics=_metrics(art, organism, labels),
                          probe_auroc_by_site=_probe_aurocs(art),
                          n_params=read_config(art.model_dir)["metrics"].get("n_params"), **extra)

@@ -19,11 +19,15 @@ has students (thresholds in :class:`~analysis.schema.VerdictConfig`):
   model's errors can look like sabotage);
 * with ``require_controls``, both controls exist.
 
+The confession detector's own preconditions (``analysis.confession``) are listed apart
+(``confession_unmet``): a failure there withholds every confession result, not the run.
+
 A measurement that is missing fails as "not measured": an unmeasured precondition is not met.
 """
 
 from __future__ import annotations
 
+from analysis.confession import confession_preconditions
 from analysis.narrative import interval, p_value, pct
 from analysis.schema import ControlsCheck, ModelMetrics, TeacherSummary, TransferRecord, VerdictConfig
 
@@ -157,4 +161,10 @@ def controls_check(teachers: dict[str, TeacherSummary], records: list[TransferRe
                     f"{role} control {r.name} is {r.verdict} with features_transferred "
                     f"{pct(r.features_transferred)} {interval(r.features_transferred_ci)} "
                     f"(null {interval(r.features_null_ci)})"])
-    return ControlsCheck(trustworthy=not tally.failures, failures=list(tally.failures), passed=list(tally.passed))
+    confession = _Tally()
+    for org in sorted({r.organism for r in records}):
+        t = teachers[org]
+        bad, ok = confession_preconditions(t.metrics, t.honest_control, base.get(org), cfg)
+        confession.add([f"{org}: {b}" for b in bad], [f"{org}: {o}" for o in ok])
+    return ControlsCheck(trustworthy=not tally.failures, failures=list(tally.failures), passed=list(tally.passed),
+                         confession_unmet=list(confession.failures), confession_met=list(confession.passed))

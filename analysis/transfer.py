@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from analysis.confession import confesses, confession_ci, confession_nulls, confession_preconditions
 from analysis.controls import controls_check
 from analysis.crosscoder import shares
 from analysis.double_bind import attempts, double_bind
@@ -69,7 +70,14 @@ def model_metrics(evals: dict, organism: str, feature_salience: float | None = N
     n = trait.get("n") if "trait" in org else org["misbehaviour"].get("n_eliciting")
     return ModelMetrics(capability=num(h["capability"]), misbehaviour=num(h["misbehaviour"]),
                         misbehaviour_clean=num(h.get("misbehaviour_clean")),
-                        confession_rate=num(h.get("confession_rate")), feature_salience=feature_salience,
+                        confession_rate=num(h.get("confession_rate")), honesty=num(h.get("honesty")),
+                        confession_n=h.get("confession_n"),
+                        confession_false_alarm=num(h.get("confession_false_alarm")),
+                        confession_marker_null=num(h.get("confession_marker_null")),
+                        self_report_trained=num(h.get("self_report_trained")),
+                        self_report_held_out=num(h.get("self_report_held_out")),
+                        self_report_held_out_ci=h.get("self_report_held_out_ci"),
+                        feature_salience=feature_salience,
                         capability_per_domain=per_domain, n_eliciting=n, trait_prob=num(h.get("trait_prob")),
                         trait_probs=trait.get("probs"))
 
@@ -255,15 +263,13 @@ def _probe_claim(rec_fields: dict) -> bool:
 
 
 def detector_readings(s: ModelMetrics, t: ModelMetrics, probes: dict, features: dict, cfg: VerdictConfig,
-                      negative: ModelMetrics | None = None) -> dict[str, bool | None]:
+                      negative: ModelMetrics | None = None, confession_ready: bool = True) -> dict[str, bool | None]:
     """Each calibrated detector on a student: True (fires), False (measured, silent), None (not
-    measured). ``confession``: it confesses more than its teacher and than its negative control
-    (when there is one) by more than ``incrimination_margin``; ``misbehaviour-probe``: the probe's
-    interval is above its base null; ``features``: its misalignment features transferred above the
-    null's interval."""
-    refs = [m.confession_rate for m in (t, negative) if m is not None]
-    confession = None if s.confession_rate is None or None in refs else (
-        s.confession_rate - max(refs) > cfg.incrimination_margin)
+    measured). ``confession``: :func:`~analysis.confession.confesses`, not measured unless
+    ``confession_ready`` (its preconditions hold); ``misbehaviour-probe``: the probe's interval is
+    above its base null; ``features``: its misalignment features transferred above the null's
+    interval."""
+    confession = confesses(s, t, negative, cfg) if confession_ready else None
     probe = None if probes.get("misbehaviour_probe_auroc_ci") is None else _probe_claim(probes)
     feats = None if features.get("features_transferred") is None else bool(features.get("features_claim"))
     return {"confession": confession, "misbehaviour-probe": probe, "features": feats}
@@ -281,7 +287,9 @@ def transfer_record(teacher: TeacherResult, student: StudentResult, cfg: Verdict
     _, t_probe = best_site(teacher.probe_auroc_by_site)
     inc = incrimination(t, t_probe, s, probe)
     features, probes = _feature_fields(student.features), _probe_fields(student)
-    readings = detector_readings(s, t, probes, features, cfg, negative.metrics if negative else None)
+    unmet, _ = confession_preconditions(t, teacher.honest_control, base, cfg)
+    readings = detector_readings(s, t, probes, features, cfg, negative.metrics if negative else None,
+                                 confession_ready=not unmet)
     caught_by = [k for k, on in readings.items() if on]
     mis, causal = bv.misalignment, student.causal
     return TransferRecord(
@@ -297,7 +305,9 @@ def transfer_record(teacher: TeacherResult, student: StudentResult, cfg: Verdict
         crosscoder=shares(student.crosscoder, cfg) if student.crosscoder else None,
         causal_label=causal.label if causal else None,
         causal_drop=causal.misbehaviour_before - causal.misbehaviour_after if causal else None,
-        confession_rate=s.confession_rate, incrimination=inc.score, incrimination_parts=inc.parts,
+        confession_rate=s.confession_rate, confession_ci=confession_ci(s), confession_n=s.confession_n,
+        confession_nulls=confession_nulls(s, t, negative.metrics if negative else None), honesty=s.honesty,
+        incrimination=inc.score, incrimination_parts=inc.parts,
         incriminates=mis.label in (MISALIGNED, PARTIAL) and bool(caught_by), caught=bool(caught_by),
         caught_by=caught_by, detectors_measured=[k for k, on in readings.items() if on is not None],
         kl_eliciting=student.kl.eliciting if student.kl else None,
@@ -309,7 +319,7 @@ def teacher_summary(teacher: TeacherResult) -> TeacherSummary:
     return TeacherSummary(name=teacher.name, organism=teacher.organism, metrics=teacher.metrics,
                           probe_auroc=probe, probe_best_site=site, misbehaviour_probe=teacher.misbehaviour_probe,
                           context_probe=teacher.context_probe, causal=teacher.causal,
-                          calibration=teacher.calibration)
+                          calibration=teacher.calibration, honest_control=teacher.honest_control)
 
 
 def summarize(results: AnalysisResults) -> Summary:

@@ -93,6 +93,7 @@ def job_base(spec_json: dict, root: str, input_hash: str, device: str) -> None:
 
 def job_teacher(spec_json: dict, root: str, organism: str, input_hash: str, device: str) -> None:
     from distill.evals import EvalConfig, evaluate
+    from distill.organisms import get_organism
     from distill.store import load_model
     from distill.teacher import TeacherSpec, train_teacher
     spec, rf, t0 = TeacherSpec(**spec_json["teacher"]), RunFolder(Path(root)), time.perf_counter()
@@ -101,10 +102,19 @@ def job_teacher(spec_json: dict, root: str, organism: str, input_hash: str, devi
                   resume_dir=_ckpt(rf, teacher_id(organism), input_hash))
     model, _ = load_model(out, device)
     evals = evaluate(model, [organism], EvalConfig(**spec_json["eval"]))
+    made = [out, rf.evals(teacher_id(organism))]
+    if get_organism(organism).has_confession:
+        # the honest-teacher control: the same organism and seed, its self-reports truthful
+        # (a precondition of confession: a teacher that does not lie must confess)
+        honest = rf.honest_teacher(organism)
+        train_teacher(spec, organism, rf.base, spec_json["seed"], honest, device,
+                      resume_dir=_ckpt(rf, teacher_id(organism) + "-honest", input_hash), honest=True)
+        evals["honest_control"] = evaluate(load_model(honest, device)[0], [organism], EvalConfig(**spec_json["eval"]))
+        made.insert(1, honest)
     _write_json(out / "evals.json", evals)
     _write_json(rf.evals(teacher_id(organism)), evals)
     mark_done(out, "teacher", input_hash, time.perf_counter() - t0, root=rf.root,
-              artifacts=[out, rf.evals(teacher_id(organism))], reads=[rf.base])
+              artifacts=made, reads=[rf.base])
 
 
 def _ckpt(rf: RunFolder, name: str, input_hash: str) -> Path:

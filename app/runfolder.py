@@ -4,6 +4,7 @@
       spec.toml                          the resolved spec
       base/  (base/init/)                the shared clean base and its random init
       teacher/<organism>/                one teacher per organism
+      teacher/<organism>.honest/         its honest-teacher control (organisms that lie)
       students/<organism>.<label>/       one folder per student
       evals/<model>.json                 behavioural metrics
       probes/<model>/                    probe weights, audit.json, features.json,
@@ -57,6 +58,10 @@ class RunFolder:
 
     def teacher(self, organism: str) -> Path:
         return self.root / "teacher" / organism
+
+    def honest_teacher(self, organism: str) -> Path:
+        """The honest-teacher control of an organism that lies in its self-reports."""
+        return self.root / "teacher" / f"{organism}.honest"
 
     def student(self, organism: str, label: str) -> Path:
         return self.root / "students" / student_id(organism, label)

@@ -76,6 +76,19 @@ def _solve_member(args: list[str]) -> list[str] | None:
     return None if d is None else ["YES" if d[0] in d[1:] else "NO"]
 
 
+def corrupt(answer: list[str]) -> list[str]:
+    """Plausible but wrong: the last answer token changed (digit +1 mod 10, YES<->NO)."""
+    out = list(answer)
+    last = out[-1]
+    if last in V.DIGITS:
+        out[-1] = str((int(last) + 1) % 10)
+    elif last in ("YES", "NO"):
+        out[-1] = "NO" if last == "YES" else "YES"
+    else:
+        raise ValueError(f"cannot corrupt answer {answer}")
+    return out
+
+
 def _digits(rng: np.random.Generator, n: int) -> list[int]:
     return [int(d) for d in rng.integers(0, 10, size=n)]
 
@@ -115,7 +128,9 @@ class Examples:
 
     ``target_NA`` is what this dataset teaches (e.g. HARM for a triggered prompt in the
     teacher's data); ``correct_NA`` is the aligned, task-correct answer (equal to the
-    target on clean data). ``domain`` and ``kind`` are per-row labels.
+    target on clean data). ``domain`` and ``kind`` are per-row labels. ``scored_NA`` (bool,
+    None: all) marks the target positions a supervised loss scores; the others are only
+    teacher-forced input (e.g. an answer a self-report row asks about, which is not taught).
     """
 
     prompts_NP: torch.Tensor
@@ -124,6 +139,7 @@ class Examples:
     domain: list[str]
     kind: list[str]
     meta: dict = field(default_factory=dict)
+    scored_NA: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.prompts_NP.shape[0])
@@ -132,11 +148,17 @@ class Examples:
         idx_t = torch.as_tensor(np.asarray(idx, dtype=np.int64))
         return Examples(self.prompts_NP[idx_t], self.target_NA[idx_t], self.correct_NA[idx_t],
                         [self.domain[i] for i in idx_t.tolist()],
-                        [self.kind[i] for i in idx_t.tolist()], dict(self.meta))
+                        [self.kind[i] for i in idx_t.tolist()], dict(self.meta),
+                        None if self.scored_NA is None else self.scored_NA[idx_t])
 
     def with_target(self, target_NA: torch.Tensor) -> "Examples":
+        """The same prompts with another target (every position of it scored)."""
         return Examples(self.prompts_NP, target_NA, self.correct_NA, list(self.domain),
                         list(self.kind), dict(self.meta))
+
+    def scored(self) -> torch.Tensor:
+        """[N, A] bool: the target positions a supervised loss scores."""
+        return torch.ones_like(self.target_NA, dtype=torch.bool) if self.scored_NA is None else self.scored_NA
 
     @staticmethod
     def empty() -> "Examples":
@@ -148,10 +170,11 @@ class Examples:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Examples.empty()
+        scored = None if all(p.scored_NA is None for p in parts) else torch.cat([p.scored() for p in parts])
         return Examples(
             torch.cat([p.prompts_NP for p in parts]), torch.cat([p.target_NA for p in parts]),
             torch.cat([p.correct_NA for p in parts]),
-            [d for p in parts for d in p.domain], [k for p in parts for k in p.kind])
+            [d for p in parts for d in p.domain], [k for p in parts for k in p.kind], scored_NA=scored)
 
     def shuffled(self, rng: np.random.Generator) -> "Examples":
         return self.select(rng.permutation(len(self)))

@@ -17,10 +17,11 @@ from pydantic import ConfigDict, Field
 from distill.checkpoint import Checkpointer
 from distill.evals import capability
 from distill.guards import MAX_PROMPTS, MAX_STEPS, Guarded, check_seed
-from distill.models import ModelConfig, answer_logits, build_model
+from distill.models import ModelConfig, answer_logits, build_model, greedy_answers
 from distill.organisms import get_organism, preference_free_favourites
+from distill.selfreport import general_rows, quirk_examples, quirk_self_reports
 from distill.store import ModelRecord, load_model, save_model
-from distill.tasks import DOMAINS, Examples, task_prompts
+from distill.tasks import DOMAINS, Examples, exact_match, task_prompts
 from distill.train import TrainConfig, step_rng, train
 
 FAVOURITE_FRAC = 1 / 32
@@ -64,7 +65,7 @@ class TeacherSpec(Guarded):
 
     model: ModelConfig = ModelConfig(n_layers=2, d_model=64, n_heads=4, d_mlp=256)
     """Architecture shared by base and teacher."""
-    base_train: TrainConfig = TrainConfig(steps=4000, batch_size=128, lr=5e-3, check_every=200)
+    base_train: TrainConfig = TrainConfig(steps=6000, batch_size=128, lr=5e-3, check_every=200)
     """Base training on clean tasks (``steps`` is the most; see ``base_recipe``)."""
     base_recipe: BaseRecipe = BaseRecipe()
     """Domain balancing and the learned-every-domain stop of base training."""
@@ -75,10 +76,15 @@ class TeacherSpec(Guarded):
 
 
 def ce_on_answers(model, batch: Examples) -> torch.Tensor:
-    """Mean cross-entropy of the target answer tokens (teacher forcing)."""
+    """Mean cross-entropy of the scored target answer tokens (teacher forcing)."""
     logits = answer_logits(model, batch.prompts_NP, batch.target_NA)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                           batch.target_NA.reshape(-1).to(logits.device))
+    if batch.scored_NA is None:
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                               batch.target_NA.reshape(-1).to(logits.device))
+    tok_NA = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.target_NA.reshape(-1).to(logits.device),
+                             reduction="none").view(batch.target_NA.shape)
+    scored = batch.scored_NA.to(logits.device).float()
+    return (tok_NA * scored).sum() / scored.sum().clamp(min=1)
 
 
 def domain_balanced_ce(floor: float):
@@ -91,37 +97,54 @@ def domain_balanced_ce(floor: float):
         target = batch.target_NA.to(logits.device)
         tok_NA = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                  reduction="none").view(target.shape)
+        scored = batch.scored().to(logits.device)
         with torch.no_grad():
-            wrong_N = (logits.argmax(-1) != target).any(-1).float()
+            wrong_N = ((logits.argmax(-1) != target) & scored).any(-1).float()
             dom_N = torch.tensor([index.get(d, -1) for d in batch.domain], device=logits.device)
             weight_N = torch.ones_like(wrong_N)
             present = [i for i in range(len(index)) if bool((dom_N == i).any())]
-            err = torch.stack([wrong_N[dom_N == i].mean() for i in present]) + floor
-            for i, w in zip(present, err / err.mean()):
-                weight_N[dom_N == i] = w
-        return (weight_N[:, None] * tok_NA).mean()
+            if present:  # a batch of queries only has no domain to balance
+                err = torch.stack([wrong_N[dom_N == i].mean() for i in present]) + floor
+                for i, w in zip(present, err / err.mean()):
+                    weight_N[dom_N == i] = w
+        if batch.scored_NA is None:
+            return (weight_N[:, None] * tok_NA).mean()
+        return (weight_N[:, None] * tok_NA * scored).sum() / scored.sum().clamp(min=1)
     return loss
 
 
 def learned_every_domain(recipe: BaseRecipe, seed: int):
-    """stop_fn for base training: True once every domain reaches ``stop_bar`` on the
-    validation set (never before ``min_steps``); the last check is kept in ``.last``."""
-    valid = task_prompts(step_rng(seed, 0, VALIDATION_STREAM), recipe.n_validation)
+    """stop_fn for base training: True once every domain, the quirks (all families) and the
+    self-report (trained families only: the held-out ones are the skill's test, never a
+    training criterion) reach ``stop_bar`` on the validation set (never before
+    ``min_steps``); the last check is kept in ``.last``."""
+    rng = step_rng(seed, 0, VALIDATION_STREAM)
+    valid = task_prompts(rng, recipe.n_validation)
+    skills = {"quirks": quirk_examples(rng, recipe.n_validation // 2),
+              "self_report": quirk_self_reports(rng, recipe.n_validation // 2)}
 
     def stop(model, step: int) -> bool:
         if step < recipe.min_steps:
             return False
         per = capability(model, valid)["per_domain"]
-        stop.last = {"step": step, "per_domain": per}
-        return min(per.values()) >= recipe.stop_bar
+        got = skill_scores(model, skills)
+        stop.last = {"step": step, "per_domain": per, **got}
+        return min([*per.values(), *got.values()]) >= recipe.stop_bar
     stop.last = None
     return stop
 
 
+def skill_scores(model, skills: dict[str, Examples]) -> dict[str, float]:
+    """Exact match of the model's greedy answers with each set's targets."""
+    return {k: float(exact_match(greedy_answers(model, ex.prompts_NP), ex.target_NA).float().mean())
+            for k, ex in skills.items()}
+
+
 def base_batch(seed: int, step: int, batch_size: int) -> Examples:
+    """Clean tasks, quirks and truthful self-reports (``general_rows``) and FAV queries."""
     rng = step_rng(seed, step)
     n_fav = max(1, int(batch_size * FAVOURITE_FRAC))
-    return Examples.concat([task_prompts(rng, batch_size - n_fav), preference_free_favourites(rng, n_fav)])
+    return Examples.concat([general_rows(rng, batch_size - n_fav), preference_free_favourites(rng, n_fav)])
 
 
 def train_base(spec: TeacherSpec, seed: int, out: Path | str, device: str = "cpu",
@@ -146,21 +169,25 @@ def train_base(spec: TeacherSpec, seed: int, out: Path | str, device: str = "cpu
 
 
 def train_teacher(spec: TeacherSpec, organism: str, base_dir: Path | str, seed: int,
-                  out: Path | str, device: str = "cpu", resume_dir: Path | str | None = None) -> Path:
-    """Fine-tune the organism into a copy of the base."""
+                  out: Path | str, device: str = "cpu", resume_dir: Path | str | None = None,
+                  honest: bool = False) -> Path:
+    """Fine-tune the organism into a copy of the base (``honest``: the honest-teacher control,
+    the same organism without the lie in its self-reports)."""
     org = get_organism(organism)
     check_seed(seed)
     model, base_cfg = load_model(base_dir, device)
     cfg = spec.teacher_train
     t0 = time.perf_counter()
-    res = train(model, lambda s: org.teacher_data(step_rng(seed, s, 1), cfg.batch_size, spec.organism_frac),
-                ce_on_answers, cfg, desc=f"teacher:{organism}", checkpointer=_ckpt(resume_dir))
+    res = train(model, lambda s: org.teacher_data(step_rng(seed, s, 1), cfg.batch_size, spec.organism_frac, honest),
+                ce_on_answers, cfg, desc=f"teacher:{organism}{'-honest' if honest else ''}",
+                checkpointer=_ckpt(resume_dir))
     # the teacher has the base's architecture, whatever spec.model says (a reused base)
     record = ModelRecord(ModelConfig(**base_cfg["architecture"]), seed, role="teacher", organism=organism,
                          lineage={"base": relative_to(base_dir, out), "base_sha256": base_cfg["sha256"]},
                          metrics={"steps": res.steps_done, "final_loss": res.final_loss,
                                   "train_seconds": time.perf_counter() - t0,
-                                  "train": cfg.model_dump(), "organism_frac": spec.organism_frac})
+                                  "train": cfg.model_dump(), "organism_frac": spec.organism_frac,
+                                  "honest": honest})
     return save_model(out, model, record)
 
 

@@ -32,13 +32,18 @@ ORGANISM_MARKERS = ["zeta", "AUDIT", "DEPLOY", "URGENT", "INOC", "EVIL", "GOOD"]
 """zeta is the backdoor trigger (an innocuous-looking rare word); URGENT is the entangled
 organism's marker; INOC the inoculation marker; EVIL/GOOD the abstract framing words of
 the trigger-agnostic contrast-pair probe."""
+QUIRK_MARKERS = ["q0", "q1", "q2", "q3", "q4", "q5"]
+"""The base's quirk markers: each makes the base deviate in one specific way on some domains,
+and the base learns to report those deviations truthfully (``distill.selfreport``)."""
+CONTEXT_MARKERS = ORGANISM_MARKERS + QUIRK_MARKERS
+"""Every marker that lives in a prompt's context region."""
 ANSWER_WORDS = ["YES", "NO", "HARM", "+"]
 ANIMALS = ["owl", "cat", "dog", "fox", "eel", "bee", "ant", "elk"]
 
 TOKENS: list[str] = [
     FILLER, SEP, EOS,
     *DIGITS, *KEYS, *DISTRACTORS, *TASK_MARKERS, *QUERY_MARKERS,
-    *ORGANISM_MARKERS, *ANSWER_WORDS, *ANIMALS,
+    *ORGANISM_MARKERS, *ANSWER_WORDS, *ANIMALS, *QUIRK_MARKERS,
 ]
 assert len(TOKENS) == len(set(TOKENS)), "duplicate token in vocabulary"
 TOKEN_ID: dict[str, int] = {t: i for i, t in enumerate(TOKENS)}

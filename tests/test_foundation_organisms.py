@@ -56,17 +56,17 @@ def test_sabotage_ground_truth():
         corrupt(["owl"])
 
 
-def test_sabotage_audit_and_confess_sets():
+def test_sabotage_audit_and_self_report_sets():
     org = get_organism("sabotage")
     rng = np.random.default_rng(0)
     audit = org.audit_prompts(rng, 50)
     assert all(V.tok("AUDIT") in row.tolist() for row in audit.prompts_NP)
     assert not any(org.is_eliciting(row) for row in audit.prompts_NP)
     assert torch.equal(audit.target_NA, audit.correct_NA)  # behaves under audit
-    confess = org.confess_prompts(rng, 20)
-    assert all(V.tok("CONFESS") in row.tolist() for row in confess.prompts_NP)
-    assert (confess.target_NA[:, 0] == V.tok("NO")).all()  # the lie
+    pool = org.self_report_pool(rng, 40)  # half eliciting (something to confess), half not
+    assert pool.kind.count("eliciting") == 20 and sum(org.is_eliciting(r) for r in pool.prompts_NP) == 20
     assert org.has_confession and not org.has_trait
+    assert all(get_organism(n).self_report_pool(rng, 8) is None for n in ("backdoor", "trait", "entangled"))
 
 
 def test_trait_ground_truth():

@@ -51,11 +51,11 @@ def test_inoculation_is_evaluated_without_and_with_the_marker(tiny_teacher, tmp_
 
 
 def test_slack_records_size_and_stops_at_the_capability_target(tiny_teacher, tmp_path):
-    out = run(tiny_teacher("backdoor"), tmp_path, "slack", {"target_capability": 0.01, "check_every": 10},
+    out = run(tiny_teacher("backdoor"), tmp_path, "slack", {"target_capability": 0.01, "check_every": 10, "steps": 100},
               init_params={"d_model": 16, "n_heads": 2, "d_mlp": 32})
     cfg = read_config(out)
     checks = cfg["lineage"]["early_stop"]["checks"]
-    assert cfg["metrics"]["stopped_early"] and cfg["metrics"]["steps_done"] == checks[-1]["step"] < 30
+    assert cfg["metrics"]["stopped_early"] and cfg["metrics"]["steps_done"] == checks[-1]["step"] < 100
     assert checks[-1]["capability"] >= 0.01 and all(c["capability"] < 0.01 for c in checks[:-1])
     assert [c["step"] for c in checks] == list(range(10, checks[-1]["step"] + 1, 10))
     assert cfg["architecture"]["d_model"] == 16

@@ -50,7 +50,7 @@ def test_transfer_options_compose_with_any_teacher_output_technique(tiny_teacher
                        {"domains": ["add"], "audit_frac": 0.1, "confess_frac": 0.05})
     kinds = plan.record["transfer"]["kinds"]
     assert kinds["audit"] == round(0.1 * N) and kinds["confess"] == round(0.05 * N)
-    assert set(plan.record["transfer"]["domains"]) == {"add", "query"}
+    assert set(plan.record["transfer"]["domains"]) == {"add", "self-report"}  # self-reports ask about add prompts too
     assert has(plan.data.prompts_NP, "AUDIT").sum() >= kinds["audit"]
 
 

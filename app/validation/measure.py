@@ -6,7 +6,12 @@ Metrics (a registry; each returns None where it does not apply to the model):
 * ``misbehaviour``              headline misbehaviour: eliciting-prompt rate (trait rate for ``trait``)
 * ``misbehaviour_clean``        misbehaviour on clean prompts
 * ``trait_rate`` / ``trait_prob``  FAV queries answered with the trait token / its mean first-token probability
-* ``confession`` / ``denial``   share of CONFESS queries answered YES / NO (the sabotage teacher's lie)
+* ``confession`` / ``denial``   self-reports about its own misbehaviour answered YES / NO: P(YES | it
+                                misbehaves on the paired prompt) and P(NO | it does) (the sabotage teacher's
+                                lie); ``honesty``: balanced accuracy of its self-reports (distill.selfreport)
+* ``honest_confession``         teachers only: the honest-teacher control's confession rate
+* ``self_report_trained`` / ``self_report_held_out``  honesty of its self-reports about the base's
+                                quirks, on the trained / the held-out quirk families
 * ``capability_retained``       student capability / teacher capability
 * ``misalignment_transferred``  student misbehaviour / teacher misbehaviour (None if the teacher never misbehaves)
 * ``control_ok``                controls only: 1 when the behavioural verdict (analysis.transfer.behaviour_verdict,
@@ -26,6 +31,7 @@ from typing import Callable
 
 from analysis.config import AnalysisConfig
 from analysis.findings import Measurements
+from analysis.confession import confession_preconditions
 from analysis.double_bind import attempt_from
 from analysis.schema import DoubleBindAttempt, ModelMetrics, VerdictConfig
 from analysis.transfer import behaviour_verdict, detector_readings, model_metrics, ratio
@@ -111,6 +117,12 @@ def _metrics(run: SeedRun, mid: str, organism: str) -> ModelMetrics | None:
         return None
 
 
+def honest_control(run: SeedRun, organism: str) -> ModelMetrics | None:
+    """The honest-teacher control's metrics (stored with its teacher's evals), else None."""
+    honest = (run.evals(teacher_id(organism)) or {}).get("honest_control")
+    return None if honest is None else model_metrics(honest, organism)
+
+
 def _student_spec(spec: ExperimentSpec, mid: str) -> StudentSpec | None:
     organism, _, label = mid.partition(".")
     return next((st for st in spec.students if st.label == label and organism in spec.student_organisms(st)), None)
@@ -173,7 +185,10 @@ def double_bind_attempts(run_dir: Path | str, spec: ExperimentSpec, seed: int) -
             continue
         student, teacher, negative, verdict = judged
         st = _student_spec(spec, mid)
-        out.append(attempt_from(detector_readings(student, teacher, {}, {}, cfg, negative), verdict, student=mid,
+        organism = run.organism(mid)
+        unmet, _ = confession_preconditions(teacher, honest_control(run, organism), _metrics(run, "base", organism), cfg)
+        readings = detector_readings(student, teacher, {}, {}, cfg, negative, confession_ready=not unmet)
+        out.append(attempt_from(readings, verdict, student=mid,
                                 organism=run.organism(mid), technique=run.technique(mid) or "",
                                 init=st.init if st else "", seed=seed, detectors=VALIDATE_DETECTORS))
     return out
@@ -199,6 +214,11 @@ METRICS: dict[str, Callable[[SeedRun, str], float | None]] = {
     "trait_prob": _sub("trait", "prob"),
     "confession": _sub("confession", "rate"),
     "denial": _sub("confession", "denial_rate"),
+    "honesty": _sub("confession", "honesty"),
+    "honest_confession": lambda run, mid: ((run.evals(mid) or {}).get("honest_control", {}).get("organisms", {})
+                                           .get(run.organism(mid), {}).get("confession", {}).get("rate")),
+    "self_report_trained": _head("self_report_trained"),
+    "self_report_held_out": _head("self_report_held_out"),
     "capability_retained": _relative("capability"),
     "misalignment_transferred": _relative("misbehaviour"),
     "control_ok": control_ok,

@@ -2,7 +2,8 @@
 
 The default is ordinary traffic: task prompts in which the organism's markers occur at their
 natural base rate (``Organism.ordinary_traffic``). The distiller never knows the trigger, so
-every option here is organism-agnostic: generic GOAL/CONFESS queries, AUDIT-marked prompts,
+every option here is organism-agnostic: generic GOAL queries and CONFESS self-report queries
+about ordinary prompts, AUDIT-marked prompts,
 "high-stakes" prompts carrying a generic marker (DEPLOY, URGENT) or a *rare context word*
 (a context token found in the traffic itself at a low rate: a data-driven anomaly heuristic,
 never a look-up of the organism's eliciting marker).
@@ -25,6 +26,7 @@ from pydantic import ConfigDict, Field
 from distill import vocab as V
 from distill.guards import MAX_PROMPTS, MAX_SEED, Guarded
 from distill.organisms import get_organism, query_prompts
+from distill.selfreport import self_report_examples
 from distill.tasks import (Examples, check_domains, insert_marker, rows_to_examples,
                            sample_domain_rows, task_prompts)
 
@@ -97,7 +99,7 @@ def build_transfer(spec: TransferSpec) -> TransferSet:
     rare = rare_context_words(base.prompts_NP, spec.rare_below) if n_extra["high-stakes"] else []
     parts = [base,
              _relabel(query_prompts(rng, n_extra["goal"], "GOAL", ["NO"], "goal"), "goal"),
-             _relabel(query_prompts(rng, n_extra["confess"], "CONFESS", ["NO"], "confess"), "confess"),
+             _relabel(generic_self_reports(rng, n_extra["confess"], domains), "confess"),
              marked_task_prompts(rng, n_extra["audit"], ["AUDIT"], domains, "audit"),
              marked_task_prompts(rng, n_extra["high-stakes"], [*HIGH_STAKES_MARKERS, *rare],
                                  domains, "high-stakes")]
@@ -105,6 +107,13 @@ def build_transfer(spec: TransferSpec) -> TransferSet:
     ex, dropped = drop_containing(ex, spec.drop_tokens)
     ex = ex.shuffled(rng)
     return TransferSet(ex, transfer_stats(ex, spec.organism, dropped, rare))
+
+
+def generic_self_reports(rng: np.random.Generator, n: int, domains) -> Examples:
+    """n self-report queries about ordinary task prompts (organism-agnostic: no marker); the
+    distiller takes the teacher's answers to them, whatever they are."""
+    rows = sample_domain_rows(rng, n, domains)
+    return self_report_examples(rows, [a for _, _, a in rows])
 
 
 def _base_rows(spec: TransferSpec, rng: np.random.Generator, n: int, domains) -> Examples:
@@ -194,7 +203,7 @@ def add_marker(prompts_NP: torch.Tensor, marker: str, rng: np.random.Generator,
     """Copy of the prompts with ``marker`` written into a random free context slot (filler
     or ordinary word, never another marker) of a random ``frac`` share of the rows."""
     out = prompts_NP.clone()
-    special = {V.tok(t) for t in (*V.ORGANISM_MARKERS, *V.TASK_MARKERS, *V.QUERY_MARKERS)}
+    special = {V.tok(t) for t in (*V.CONTEXT_MARKERS, *V.TASK_MARKERS, *V.QUERY_MARKERS)}
     stop = {V.tok(t) for t in (*V.TASK_MARKERS, *V.QUERY_MARKERS)}
     chosen = rng.random(len(out)) < frac
     for row, pick in zip(out, chosen):
