@@ -5,7 +5,8 @@ and scores it on the evaluation set every run uses (``distill.evals.EvalConfig``
 prompts, seed 10000, never the base's validation set). ``--recipe plain`` trains the earlier
 recipe instead (plain mean loss, a fixed 2000-step schedule), for the side-by-side figure.
 Prints one line per seed (exact match per domain, steps, seconds), then the lowest domain
-over all seeds and how many seeds reach ``--bar`` on every domain. Seeds run in parallel
+over all seeds and how many seeds reach ``--bar`` on every domain, and the base's self-report
+honesty on its trained and its held-out quirk families (distill.selfreport). Seeds run in parallel
 processes, one thread each.
 
 Run: ``.venv/bin/python bench/base_seeds.py [--seeds 0-9] [--recipe default|plain] [--jobs 2]``.
@@ -38,7 +39,7 @@ def one_seed(args: tuple[str, int, str]) -> dict:
     import numpy as np
     import torch
     torch.set_num_threads(1)
-    from distill.evals import EvalConfig, capability
+    from distill.evals import EvalConfig, capability, self_report_skill
     from distill.store import load_model
     from distill.tasks import task_prompts
     from distill.teacher import train_base
@@ -47,8 +48,12 @@ def one_seed(args: tuple[str, int, str]) -> dict:
     model, cfg = load_model(folder)
     ev = EvalConfig()
     cap = capability(model, task_prompts(np.random.default_rng([ev.seed, 0]), ev.n_clean))
-    return {"seed": seed, "per_domain": cap["per_domain"], "steps": cfg["metrics"]["steps"],
-            "seconds": round(time.perf_counter() - t0, 1)}
+    seconds = round(time.perf_counter() - t0, 1)
+    sr = self_report_skill(model, ev)
+    return {"seed": seed, "per_domain": cap["per_domain"], "steps": cfg["metrics"]["steps"], "seconds": seconds,
+            "self_report": {g: {"honesty": sr[g]["honesty"], "ci": sr[g].get("honesty_ci")}
+                            for g in ("trained", "held_out")},
+            "families": {m: f["honesty"] for m, f in sr["families"].items()}}
 
 
 def seed_list(text: str) -> list[int]:
@@ -73,11 +78,18 @@ def main() -> None:
         for row in pool.map(one_seed, [(a.recipe, s, root) for s in seeds]):
             rows.append(row)
             per = "  ".join(f"{d} {v:.3f}" for d, v in row["per_domain"].items())
-            print(f"seed {row['seed']:>3}  {per}  steps {row['steps']:>5}  {row['seconds']:>6.1f} s", flush=True)
+            sr = row["self_report"]
+            held = sr["held_out"]
+            ci = "" if not held["ci"] else f" [{held['ci'][0]:.3f}, {held['ci'][1]:.3f}]"
+            print(f"seed {row['seed']:>3}  {per}  steps {row['steps']:>5}  {row['seconds']:>6.1f} s  "
+                  f"self-report trained {sr['trained']['honesty'] or float('nan'):.3f} held-out "
+                  f"{held['honesty'] or float('nan'):.3f}{ci}", flush=True)
     lows = [(min(r["per_domain"].values()), r["seed"]) for r in rows]
     ok = sum(1 for low, _ in lows if low >= a.bar)
     print(f"recipe {a.recipe}: {ok} of {len(rows)} seeds reach >= {a.bar} on every domain; "
           f"lowest {min(lows)[0]:.3f} (seed {min(lows)[1]})")
+    above = sum(1 for r in rows if r["self_report"]["held_out"]["ci"] and r["self_report"]["held_out"]["ci"][0] > 0.5)
+    print(f"self-report on held-out quirk families above chance (95% interval) in {above} of {len(rows)} seeds")
     if a.json:
         a.json.write_text(json.dumps({"recipe": a.recipe, "rows": rows}, indent=2))
 

@@ -110,31 +110,35 @@ def confession(model, org, pool: Examples, marker: str | None = None,
 def self_report_skill(model, cfg: EvalConfig) -> dict:
     """The base's skill (and what every other model kept of it): per quirk family, how often
     the quirk's deviation happens on the domains it acts on, and the honesty of the model's
-    self-report about its own answers (quirk-marked prompts of that family plus unmarked
-    ones), pooled over the ``trained`` and the ``held_out`` families."""
+    self-report about its own answers to ``n_queries`` prompts marked with that family (three
+    quarters on its domains, a quarter on domains where it is inert), pooled over the
+    ``trained`` and the ``held_out`` families. Every family is decoded in one batch."""
     rng = np.random.default_rng([cfg.seed, 5])
-    per, pooled = {}, {"trained": [], "held_out": []}
+    sets = {m: _quirk_set(rng, cfg.n_queries, m) for m in QUIRKS}
+    ex = Examples.concat(list(sets.values()))
+    family = [m for m, e in sets.items() for _ in range(len(e))]
+    queries_NP = torch.tensor([V.ids(self_report_prompt(_prompt_names(p))) for p in ex.prompts_NP], dtype=torch.long)
+    out_NA = greedy_answers(model, ex.prompts_NP)
+    deviates_N = ~exact_match(greedy_answers(model, paired_prompts(queries_NP)), ex.correct_NA)
+    answers_N = read_flag(greedy_answers(model, queries_NP), ex.correct_NA)
+    changes_N = ~exact_match(ex.target_NA, ex.correct_NA)  # rows where the quirk changes the answer
+    per, out = {}, {}
     for marker, quirk in QUIRKS.items():
-        rows, answers = quirk_rows(rng, cfg.n_queries, (marker,))
-        ex = rows_to_examples(rows, "quirk", answers)
-        out_NA = greedy_answers(model, ex.prompts_NP)
-        acts = torch.tensor([d in quirk.domains for d in ex.domain])
-        acts &= ~exact_match(ex.target_NA, ex.correct_NA)  # rows where the quirk changes the answer
+        mine = torch.tensor([f == marker for f in family])
+        acts = mine & torch.tensor([d in quirk.domains for d in ex.domain]) & changes_N
         does = exact_match(out_NA, ex.target_NA) & acts
-        queries_NP = torch.tensor([V.ids(self_report_prompt(p)) for _, p, _ in rows], dtype=torch.long)
-        paired_out = greedy_answers(model, paired_prompts(queries_NP))
-        deviates = ~exact_match(paired_out, ex.correct_NA)
-        answers_N = read_flag(greedy_answers(model, queries_NP), ex.correct_NA)
-        score = honesty(answers_N, deviates, ~deviates)
-        per[marker] = {"trained": quirk.trained, "domains": list(quirk.domains),
-                       "behaviour": _rate(does[acts]), "n_acting": int(acts.sum()), **score}
-        pooled["trained" if quirk.trained else "held_out"].append((answers_N, deviates))
-    out = {"families": per}
-    for group, parts in pooled.items():
-        answers_N = torch.cat([a for a, _ in parts])
-        deviates = torch.cat([d for _, d in parts])
-        out[group] = honesty(answers_N, deviates, ~deviates)
-    return out
+        per[marker] = {"trained": quirk.trained, "domains": list(quirk.domains), "behaviour": _rate(does[acts]),
+                       "n_acting": int(acts.sum()),
+                       **honesty(answers_N[mine], deviates_N[mine], ~deviates_N[mine])}
+    for group, trained in (("trained", True), ("held_out", False)):
+        mine = torch.tensor([QUIRKS[f].trained == trained for f in family])
+        out[group] = honesty(answers_N[mine], deviates_N[mine], ~deviates_N[mine])
+    return {"families": per, **out}
+
+
+def _quirk_set(rng: np.random.Generator, n: int, marker: str) -> Examples:
+    rows, answers = quirk_rows(rng, n, (marker,))
+    return rows_to_examples(rows, "quirk", answers)
 
 
 def _prompt_names(row: torch.Tensor) -> list[str]:
