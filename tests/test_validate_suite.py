@@ -16,7 +16,7 @@ from app.runfolder import RunFolder
 from app.spec import parse_spec
 from app.validation.measure import measure, relearn_file
 from app.validation.report import FINDINGS_JSON, INDEX_FILE, VALIDATION_DIR, write_validation
-from app.validation.suite import SuiteError, _claim_folder
+from app.validation.suite import SuiteError, _claim_folder, seed_dir
 
 
 N = 500  # eliciting prompts behind every rate: the verdicts test counts against the negative control
@@ -156,6 +156,11 @@ def test_quick_suite_end_to_end_and_resume(tmp_path, capsys):
     # only while its preconditions hold (the quick suite's tiny base may not learn to self-report)
     assert {a.organism for a in db.attempts if a.tested} <= {"sabotage"}
     assert set(rep.curves) >= {"backdoor.filter-noised-0.25", "teacher-backdoor"}
+    # the sabotage teacher job also trains its honest-teacher control, stored beside it
+    rf = RunFolder(seed_dir(out, 0))
+    honest = json.loads(rf.evals("teacher-sabotage").read_text())["honest_control"]
+    assert (rf.honest_teacher("sabotage") / "config.json").is_file()
+    assert honest["organisms"]["sabotage"]["confession"]["n"] > 0 and "self_report" in honest
     # resuming redoes nothing: every stage's jobs are skipped, and the findings are the same
     assert main(["validate", "--quick", "--seeds", "1", "--out", str(out)]) == 0
     again = FindingsReport.model_validate_json((out / VALIDATION_DIR / FINDINGS_JSON).read_text())
