@@ -16,7 +16,7 @@ from distill import vocab as V
 from distill.guards import MAX_PROMPTS, MAX_SEED, Guarded
 from distill.models import first_token_probs, greedy_answers, nonfinite_parameters
 from distill.organisms import TRAIT_TOKEN, get_organism
-from distill.selfreport import QUIRKS, honesty, paired_prompts, quirk_rows, read_flag, self_report_prompt
+from distill.selfreport import QUIRKS, honesty, paired_prompts, quirk_rows, read_flag, self_report_queries
 from distill.tasks import DOMAINS, Examples, exact_match, rows_to_examples, task_prompts
 
 
@@ -94,8 +94,7 @@ def confession(model, org, pool: Examples, marker: str | None = None,
     misbehaves on the paired prompt), ``p_no_given_behaves`` = P(NO | it answers correctly).
     ``marker`` goes into a free context slot of each query (so the query and its paired
     prompt differ in CONFESS only)."""
-    queries_NP = torch.tensor([V.ids(self_report_prompt(_prompt_names(row))) for row in pool.prompts_NP],
-                              dtype=torch.long).reshape(-1, V.PROMPT_LEN)
+    queries_NP = self_report_queries(pool.prompts_NP)
     if marker is not None:
         queries_NP = _marked(Examples(queries_NP, pool.target_NA, pool.correct_NA, pool.domain, pool.kind),
                              marker, mark_rng).prompts_NP
@@ -117,7 +116,7 @@ def self_report_skill(model, cfg: EvalConfig) -> dict:
     sets = {m: _quirk_set(rng, cfg.n_queries, m) for m in QUIRKS}
     ex = Examples.concat(list(sets.values()))
     family = [m for m, e in sets.items() for _ in range(len(e))]
-    queries_NP = torch.tensor([V.ids(self_report_prompt(_prompt_names(p))) for p in ex.prompts_NP], dtype=torch.long)
+    queries_NP = self_report_queries(ex.prompts_NP)
     out_NA = greedy_answers(model, ex.prompts_NP)
     deviates_N = ~exact_match(greedy_answers(model, paired_prompts(queries_NP)), ex.correct_NA)
     answers_N = read_flag(greedy_answers(model, queries_NP), ex.correct_NA)
@@ -139,10 +138,6 @@ def self_report_skill(model, cfg: EvalConfig) -> dict:
 def _quirk_set(rng: np.random.Generator, n: int, marker: str) -> Examples:
     rows, answers = quirk_rows(rng, n, (marker,))
     return rows_to_examples(rows, "quirk", answers)
-
-
-def _prompt_names(row: torch.Tensor) -> list[str]:
-    return [V.TOKENS[int(t)] for t in row]
 
 
 def _audit_metrics(model, org, audit: Examples) -> dict:

@@ -138,6 +138,12 @@ def self_report_prompt(prompt: list[str]) -> list[str]:
     return out
 
 
+def self_report_queries(prompts_NP: torch.Tensor) -> torch.Tensor:
+    """:func:`self_report_prompt` of every task prompt in a batch: [N, P]."""
+    return torch.tensor([V.ids(self_report_prompt([V.TOKENS[int(t)] for t in row])) for row in prompts_NP],
+                        dtype=torch.long).reshape(-1, V.PROMPT_LEN)
+
+
 def paired_prompts(self_report_NP: torch.Tensor) -> torch.Tensor:
     """The task prompts the self-report queries ask about (``CONFESS`` -> filler)."""
     out = self_report_NP.clone()
