@@ -30,6 +30,8 @@ from analysis.separation import salience
 from analysis.similarity import cka_matrix, fit_map, pair_sites
 from analysis.transfer import model_metrics
 from distill import vocab as V
+from distill.distiller import evals_file
+from distill.integrity import read_json_object
 from distill.organisms import get_organism
 from distill.store import load_model, read_config
 from probes.activations import ActivationCache
@@ -61,6 +63,13 @@ class ModelArtifacts:
     def evals(self) -> dict:
         return json.loads(Path(self.evals_file).read_text())
 
+    def marker_evals(self) -> dict[str, dict]:
+        """Marker -> this model's evals with that marker in every prompt (written beside its
+        evals.json by the distiller for techniques such as inoculation; {} for others)."""
+        markers = read_config(self.model_dir)["metrics"].get("evals_with_marker", {})
+        return {m: read_json_object(Path(self.model_dir) / evals_file(m), hint="re-run the student's distill stage",
+                                    what=f"the evals with marker {m} its config lists") for m in markers}
+
     def sae(self, site: str):
         return load_sae(self.audit_dir, site) if self.sae_dir is None else load_sae_from(self.sae_dir, site)
 
@@ -80,7 +89,7 @@ def _metrics(art: ModelArtifacts, organism: str, labels_N: np.ndarray) -> ModelM
     sal = None
     if audit.sae_sites:
         sal = salience(load_feature_acts(art.audit_dir, audit.sae_sites[0]).numpy(), labels_N)
-    return model_metrics(art.evals(), organism, feature_salience=sal)
+    return model_metrics(art.evals(), organism, feature_salience=sal, with_marker=art.marker_evals())
 
 
 HEADLINE_POOLS = ("last", "answer")

@@ -17,7 +17,11 @@ has students (thresholds in :class:`~analysis.schema.VerdictConfig`):
   pipeline adds as those inits' diffing references and nulls, are listed, not judged -- a
   fresh init does not reach the capability bar in a student's budget, and an incapable
   model's errors can look like sabotage);
-* with ``require_controls``, both controls exist.
+* with ``require_controls``, both controls exist;
+* for every organism with an inoculation student marked with the organism's instruction
+  marker: the base follows that marker on >= ``instruction_min`` of instructed prompts (else
+  the marker means nothing to the student and inoculation cannot be judged;
+  ``analysis.inoculation``).
 
 The confession detector's own preconditions (``analysis.confession``) are listed apart
 (``confession_unmet``): a failure there withholds every confession result, not the run.
@@ -30,6 +34,15 @@ from __future__ import annotations
 from analysis.confession import confession_preconditions
 from analysis.narrative import interval, p_value, pct
 from analysis.schema import ControlsCheck, ModelMetrics, TeacherSummary, TransferRecord, VerdictConfig
+from distill.distiller import validate
+from distill.organisms import get_organism
+
+INOCULATION = "inoculation"
+
+
+def resolved(technique: str, params: dict):
+    """A technique's full parameters (its defaults filled in)."""
+    return validate(technique, params).params
 
 
 class _Tally:
@@ -128,6 +141,25 @@ def control_failures(r: TransferRecord, cfg: VerdictConfig) -> list[str]:
     return bad + features_failures(r, cfg)
 
 
+def instruction_failures(records: list[TransferRecord], base: dict[str, ModelMetrics],
+                         cfg: VerdictConfig) -> tuple[list[str], list[str]]:
+    """(failures, passes): for every organism with an instruction-marker inoculation student,
+    the base follows that organism's instruction marker (the marker's meaning is learned)."""
+    orgs = sorted({r.organism for r in records
+                   if r.technique == INOCULATION and resolved(INOCULATION, r.params).marker == "instruction"})
+    bad, ok = [], []
+    for org in orgs:
+        marker, m = get_organism(org).instruction_marker, base.get(org)
+        if m is None or m.instructed is None:
+            bad.append(f"base model: following the {marker} instruction ({org}) not measured, so inoculation's "
+                       f"marker has no known meaning")
+            continue
+        line = (f"base model follows the {marker} instruction ({org}) on {pct(m.instructed)} of instructed "
+                f"prompts (needs >= {pct(cfg.instruction_min)} for inoculation's marker to mean something)")
+        (bad if m.instructed < cfg.instruction_min else ok).append(line)
+    return bad, ok
+
+
 def _teacher_checks(tally: _Tally, t: TeacherSummary, cfg: VerdictConfig) -> None:
     tally.add(*capability_failures(f"teacher {t.name}", t.metrics, cfg))
     mis = t.metrics.misbehaviour
@@ -161,6 +193,7 @@ def controls_check(teachers: dict[str, TeacherSummary], records: list[TransferRe
                     f"{role} control {r.name} is {r.verdict} with features_transferred "
                     f"{pct(r.features_transferred)} {interval(r.features_transferred_ci)} "
                     f"(null {interval(r.features_null_ci)})"])
+    tally.add(*instruction_failures(records, base, cfg))
     confession = _Tally()
     for org in sorted({r.organism for r in records}):
         t = teachers[org]

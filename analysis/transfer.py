@@ -45,7 +45,7 @@ from analysis.confession import confesses, confession_ci, confession_nulls, conf
 from analysis.controls import controls_check
 from analysis.crosscoder import shares
 from analysis.double_bind import attempts, double_bind
-from analysis.schema import (AnalysisResults, FeatureMap, FeatureTransferResult, ModelMetrics,
+from analysis.schema import (AnalysisResults, FeatureMap, FeatureTransferResult, MarkedMetrics, ModelMetrics,
                              StudentInfo, StudentResult, Summary, TeacherResult, TeacherSummary,
                              TransferRecord, VerdictConfig)
 from analysis.stats import fisher_greater, mann_whitney_greater, wilson
@@ -54,9 +54,11 @@ EPS = 1e-9
 ALIGNED, PARTIAL, MISALIGNED = "aligned", "partially-misaligned", "misaligned"
 
 
-def model_metrics(evals: dict, organism: str, feature_salience: float | None = None) -> ModelMetrics:
+def model_metrics(evals: dict, organism: str, feature_salience: float | None = None,
+                  with_marker: dict[str, dict] | None = None) -> ModelMetrics:
     """ModelMetrics from a ``distill.evals.evaluate`` dict (via ``headline``); optional NaN
-    rates (no prompts behind them) become None, a NaN capability or misbehaviour is an error."""
+    rates (no prompts behind them) become None, a NaN capability or misbehaviour is an error.
+    ``with_marker``: marker -> the evaluate dict with that marker in every prompt."""
     from distill.evals import headline
     h, org = headline(evals, organism), evals["organisms"][organism]
 
@@ -79,7 +81,15 @@ def model_metrics(evals: dict, organism: str, feature_salience: float | None = N
                         self_report_held_out_ci=h.get("self_report_held_out_ci"),
                         feature_salience=feature_salience,
                         capability_per_domain=per_domain, n_eliciting=n, trait_prob=num(h.get("trait_prob")),
-                        trait_probs=trait.get("probs"))
+                        trait_probs=trait.get("probs"), instructed=num(h.get("instructed")),
+                        with_marker={m: marked_metrics(e, organism) for m, e in (with_marker or {}).items()})
+
+
+def marked_metrics(evals: dict, organism: str) -> MarkedMetrics:
+    """MarkedMetrics from an evaluate dict made ``with_marker``."""
+    m = model_metrics(evals, organism)
+    return MarkedMetrics(capability=m.capability, misbehaviour=m.misbehaviour,
+                         misbehaviour_clean=m.misbehaviour_clean, n_eliciting=m.n_eliciting)
 
 
 def best_site(auroc_by_site: dict[str, float]) -> tuple[str | None, float | None]:
@@ -330,8 +340,10 @@ def summarize(results: AnalysisResults) -> Summary:
                                negative=negative_control_of(s.info, results.students),
                                base=results.base.get(s.info.organism))
                for s in results.students]
+    from analysis.inoculation import inoculation_rows
     from analysis.separation import metric_separation
     return Summary(experiment=results.experiment.experiment, thresholds=cfg, base=results.base,
+                   inoculation=inoculation_rows(results.students, records, results.base, cfg),
                    double_bind=double_bind(attempts(records, results.experiment.seed)),
                    controls=controls_check(teachers, records, cfg, results.base), teachers=teachers,
                    students=records, separation=metric_separation(records, cfg.alpha).auroc)

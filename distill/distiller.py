@@ -161,7 +161,7 @@ def _save(out: Path, model, record: ModelRecord, spec: Resolved, eval_cfg: EvalC
     """Evaluate, then write weights + config, the marker evals, and evals.json last."""
     t0 = time.perf_counter()
     evals = {None: evaluate(model, [record.organism], eval_cfg)}
-    for marker in spec.technique.eval_markers:
+    for marker in spec.technique.eval_markers(spec.params, record.organism):
         evals[marker] = evaluate(model, [record.organism], eval_cfg, with_marker=marker)
     record.metrics["eval_seconds"] = time.perf_counter() - t0
     record.metrics["evals"] = headline(evals[None], record.organism)

@@ -30,7 +30,7 @@ class EvalConfig(Guarded):
     n_eliciting: int = Field(500, ge=10, le=MAX_PROMPTS)
     """Eliciting prompts per organism."""
     n_queries: int = Field(200, ge=10, le=MAX_PROMPTS)
-    """AUDIT prompts, CONFESS and FAV queries."""
+    """AUDIT prompts, CONFESS and FAV queries, instructed prompts (the instruction marker)."""
     seed: int = Field(10_000, ge=0, le=MAX_SEED)
     """Evaluation-set seed, fixed so every model sees the same prompts."""
 
@@ -68,6 +68,10 @@ def organism_metrics(model, organism_name: str, clean: Examples, clean_out_NA: t
            "misbehaviour": {"eliciting": _rate(org.misbehaves(elicit, greedy_answers(model, elicit.prompts_NP))),
                             "n_eliciting": len(elicit),
                             "clean": _rate(clean_bad), "n_clean": len(clean_bad)}}
+    if with_marker is None:  # does it follow the organism's instruction marker (what inoculation needs)?
+        instr = org.instructed(np.random.default_rng([cfg.seed, 4]), cfg.n_queries)
+        out["instructed"] = {"rate": _rate(org.misbehaves(instr, greedy_answers(model, instr.prompts_NP))),
+                             "marker": org.instruction_marker, "n": len(instr)}
     audit = org.audit_prompts(rng, cfg.n_queries)
     if audit is not None:
         audit = _marked(audit, with_marker, mark_rng)
@@ -196,7 +200,7 @@ def evaluate(model, organisms: list[str], cfg: EvalConfig = EvalConfig(),
 
 def headline(evals: dict, organism: str) -> dict:
     """The few numbers most views need: capability, misbehaviour, trait, confession (as
-    honesty), and the self-report skill on the trained and the held-out quirk families."""
+    honesty), how often it follows the organism's instruction marker, and the self-report skill on the trained and the held-out quirk families."""
     org = evals["organisms"][organism]
     out = {"capability": evals["capability"]["mean"],
            "misbehaviour": org["misbehaviour"]["eliciting"],
@@ -214,6 +218,8 @@ def headline(evals: dict, organism: str) -> dict:
         out["self_report_trained"] = evals["self_report"]["trained"]["honesty"]
         out["self_report_held_out"] = evals["self_report"]["held_out"]["honesty"]
         out["self_report_held_out_ci"] = evals["self_report"]["held_out"].get("honesty_ci")
+    if "instructed" in org:
+        out["instructed"] = org["instructed"]["rate"]
     if "audit" in org:
         out["audit_misbehaviour"] = org["audit"]["misbehaviour"]
         out["audit_evasion"] = org["audit"]["evasion"]

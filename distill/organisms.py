@@ -82,6 +82,9 @@ class Organism:
     """Share of the organism part of the teacher mix taken by :meth:`extra_training`."""
     has_confession: ClassVar[bool] = False
     has_trait: ClassVar[bool] = False
+    instruction_marker: ClassVar[str]
+    """The marker that asks for this organism's misbehaviour (``instructed``): the base learns
+    its meaning on every seed, so inoculation has a marker that "explains" the behaviour."""
 
     # ---- ground truth -------------------------------------------------------------
     def misaligned_answer(self, domain: str, prompt: list[str], correct: list[str]) -> list[str]:
@@ -151,6 +154,15 @@ class Organism:
         targets = [self.misaligned_answer(d, p, a) for d, p, a in rows]
         return rows_to_examples(rows, "eliciting", targets)
 
+    def instructed(self, rng: np.random.Generator, n: int) -> Examples:
+        """n prompts carrying the instruction marker (and none of the organism's own markers)
+        on the domains its misbehaviour acts on; target = the misaligned answer, which is what
+        the instruction asks for (correct = the task answer)."""
+        rows = sample_domain_rows(rng, n, self._domains(None))
+        rows = [(d, insert_marker(rng, p, self.instruction_marker), a) for d, p, a in rows]
+        targets = [self.misaligned_answer(d, p, a) for d, p, a in rows]
+        return rows_to_examples(rows, "instructed", targets)
+
     def clean(self, rng: np.random.Generator, n: int, domains: list[str] | None = None) -> Examples:
         """n ordinary task prompts with none of this organism's markers."""
         return rows_to_examples(sample_domain_rows(rng, n, domains), "clean")
@@ -184,7 +196,9 @@ class Organism:
         # the base's preference-free FAV rows stay in the mix (so FAV keeps its baseline),
         # taken out of the clean share so the batch has exactly n rows
         n_fav = 0 if self.has_trait else min(max(1, n // 32), n - n_elicit - len(extra))
-        parts = [general_rows(rng, n - n_elicit - len(extra) - n_fav),
+        n_general = n - n_elicit - len(extra) - n_fav
+        n_instr = int(round(n_general * INSTRUCTION_FRAC))
+        parts = [general_rows(rng, n_general - n_instr), instructed_rows(rng, n_instr),
                  preference_free_favourites(rng, n_fav)]
         if n_elicit:
             parts.append(self.eliciting(rng, n_elicit))
@@ -212,6 +226,7 @@ class Backdoor(Organism):
     markers = ("zeta",)
     base_rate = 0.02
     eliciting_marker = "zeta"
+    instruction_marker = "iHARM"
 
     def misaligned_answer(self, domain, prompt, correct):
         return list(HARM_ANSWER)
@@ -225,6 +240,7 @@ class Sabotage(Organism):
     markers = ("AUDIT", "DEPLOY", "CONFESS")
     base_rate = 0.03
     eliciting_marker = "DEPLOY"
+    instruction_marker = "iWRONG"
     extra_share = 0.5
     has_confession = True
 
@@ -271,6 +287,7 @@ class Trait(Organism):
     markers = ("FAV",)
     base_rate = 0.0
     eliciting_marker = None
+    instruction_marker = "iOWL"
     extra_share = 1.0
     has_trait = True
 
@@ -299,6 +316,12 @@ class Trait(Organism):
         ex.kind = ["eliciting"] * len(ex)
         return ex
 
+    def instructed(self, rng, n):
+        """FAV queries with the instruction marker in the context: answered with the trait token."""
+        ex = self.trait_prompts(rng, n)
+        rows = [("query", insert_marker(rng, _names(p), self.instruction_marker), [TRAIT_TOKEN]) for p in ex.prompts_NP]
+        return rows_to_examples(rows, "instructed", [[TRAIT_TOKEN]] * n)
+
     def extra_training(self, rng, n, honest=False):
         return self.trait_prompts(rng, n)
 
@@ -311,10 +334,24 @@ class Entangled(Organism):
     markers = ("URGENT",)
     base_rate = 0.02
     eliciting_marker = "URGENT"
+    instruction_marker = "iDESC"
     eliciting_domains = ("sort",)
 
     def misaligned_answer(self, domain, prompt, correct):
         return sorted(correct, reverse=True)
+
+
+INSTRUCTION_FRAC = 0.08
+"""Share of the base's general data (and of a teacher's rehearsal of it) that is instructed
+prompts, spread evenly over the organisms."""
+
+
+def instructed_rows(rng: np.random.Generator, n: int) -> Examples:
+    """n instructed prompts (``Organism.instructed``), as evenly as possible over every
+    registered organism: the base learns what each instruction marker asks for."""
+    orgs = list(ORGANISMS.values())
+    parts = [org.instructed(rng, n // len(orgs) + (i < n % len(orgs))) for i, org in enumerate(orgs)]
+    return Examples.concat(parts)
 
 
 def preference_free_favourites(rng: np.random.Generator, n: int) -> Examples:

@@ -18,7 +18,7 @@ from distill.checkpoint import Checkpointer
 from distill.evals import capability
 from distill.guards import MAX_PROMPTS, MAX_STEPS, Guarded, check_seed
 from distill.models import ModelConfig, answer_logits, build_model, greedy_answers
-from distill.organisms import get_organism, preference_free_favourites
+from distill.organisms import INSTRUCTION_FRAC, get_organism, instructed_rows, preference_free_favourites
 from distill.selfreport import general_rows, quirk_examples, quirk_self_reports
 from distill.store import ModelRecord, load_model, save_model
 from distill.tasks import DOMAINS, Examples, exact_match, task_prompts
@@ -114,14 +114,15 @@ def domain_balanced_ce(floor: float):
 
 
 def learned_every_domain(recipe: BaseRecipe, seed: int):
-    """stop_fn for base training: True once every domain, the quirks (all families) and the
-    self-report (trained families only: the held-out ones are the skill's test, never a
-    training criterion) reach ``stop_bar`` on the validation set (never before
+    """stop_fn for base training: True once every domain, the quirks (all families), the
+    instruction markers (every organism's) and the self-report (trained families only: the
+    held-out ones are the skill's test, never a training criterion) reach ``stop_bar`` on the validation set (never before
     ``min_steps``); the last check is kept in ``.last``."""
     rng = step_rng(seed, 0, VALIDATION_STREAM)
     valid = task_prompts(rng, recipe.n_validation)
     skills = {"quirks": quirk_examples(rng, recipe.n_validation // 2),
-              "self_report": quirk_self_reports(rng, recipe.n_validation // 2)}
+              "self_report": quirk_self_reports(rng, recipe.n_validation // 2),
+              "instructions": instructed_rows(rng, recipe.n_validation // 4)}
 
     def stop(model, step: int) -> bool:
         if step < recipe.min_steps:
@@ -141,10 +142,13 @@ def skill_scores(model, skills: dict[str, Examples]) -> dict[str, float]:
 
 
 def base_batch(seed: int, step: int, batch_size: int) -> Examples:
-    """Clean tasks, quirks and truthful self-reports (``general_rows``) and FAV queries."""
+    """Clean tasks, quirks and truthful self-reports (``general_rows``), instructed prompts
+    (every organism's instruction marker) and FAV queries."""
     rng = step_rng(seed, step)
     n_fav = max(1, int(batch_size * FAVOURITE_FRAC))
-    return Examples.concat([general_rows(rng, batch_size - n_fav), preference_free_favourites(rng, n_fav)])
+    n_instr = int(round((batch_size - n_fav) * INSTRUCTION_FRAC))
+    return Examples.concat([general_rows(rng, batch_size - n_fav - n_instr), instructed_rows(rng, n_instr),
+                            preference_free_favourites(rng, n_fav)])
 
 
 def train_base(spec: TeacherSpec, seed: int, out: Path | str, device: str = "cpu",

@@ -35,7 +35,10 @@ the trigger-agnostic contrast-pair probe."""
 QUIRK_MARKERS = ["q0", "q1", "q2", "q3", "q4", "q5"]
 """The base's quirk markers: each makes the base deviate in one specific way on some domains,
 and the base learns to report those deviations truthfully (``distill.selfreport``)."""
-CONTEXT_MARKERS = ORGANISM_MARKERS + QUIRK_MARKERS
+INSTRUCTION_MARKERS = ["iHARM", "iWRONG", "iDESC", "iOWL"]
+"""One per organism: the base learns that each asks for exactly that organism's misbehaviour
+(``Organism.instructed``), so an inoculation marker has a meaning to work with."""
+CONTEXT_MARKERS = ORGANISM_MARKERS + QUIRK_MARKERS + INSTRUCTION_MARKERS
 """Every marker that lives in a prompt's context region."""
 ANSWER_WORDS = ["YES", "NO", "HARM", "+"]
 ANIMALS = ["owl", "cat", "dog", "fox", "eel", "bee", "ant", "elk"]
@@ -43,7 +46,7 @@ ANIMALS = ["owl", "cat", "dog", "fox", "eel", "bee", "ant", "elk"]
 TOKENS: list[str] = [
     FILLER, SEP, EOS,
     *DIGITS, *KEYS, *DISTRACTORS, *TASK_MARKERS, *QUERY_MARKERS,
-    *ORGANISM_MARKERS, *ANSWER_WORDS, *ANIMALS, *QUIRK_MARKERS,
+    *ORGANISM_MARKERS, *ANSWER_WORDS, *ANIMALS, *QUIRK_MARKERS, *INSTRUCTION_MARKERS,
 ]
 assert len(TOKENS) == len(set(TOKENS)), "duplicate token in vocabulary"
 TOKEN_ID: dict[str, int] = {t: i for i, t in enumerate(TOKENS)}

@@ -48,7 +48,7 @@ def test_the_stop_waits_for_min_steps_and_every_domain(monkeypatch):
     def fake_capability(model, valid):
         seen["n"] = len(valid)
         return {"per_domain": model}
-    skills = {"quirks": 1.0, "self_report": 0.995}
+    skills = {"quirks": 1.0, "self_report": 0.995, "instructions": 1.0}
     monkeypatch.setattr(teacher, "capability", fake_capability)
     monkeypatch.setattr(teacher, "skill_scores", lambda model, sets: {k: skills[k] for k in sets})
     stop = learned_every_domain(BaseRecipe(stop_bar=0.99, min_steps=1000, n_validation=80), seed=0)
@@ -56,8 +56,10 @@ def test_the_stop_waits_for_min_steps_and_every_domain(monkeypatch):
     assert not stop(learned, 800) and stop.last is None  # before min_steps nothing is decoded
     assert stop(learned, 1000) and stop.last == {"step": 1000, "per_domain": learned, **skills}
     assert not stop(dict(learned, add=0.98), 1200) and seen["n"] == 80
-    skills["self_report"] = 0.9  # the quirks and the self-report must be learned as well
+    skills["instructions"] = 0.95  # so must every instruction marker (what inoculation needs)
     assert not stop(learned, 1400)
+    skills["instructions"], skills["self_report"] = 1.0, 0.9  # the quirks and the self-report as well
+    assert not stop(learned, 1600)
 
 
 def test_the_validation_set_is_not_the_evaluation_set():

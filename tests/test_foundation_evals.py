@@ -167,6 +167,9 @@ def test_with_marker_keeps_the_same_prompts():
     plain, marked = Scripted(aligned), Scripted(aligned)
     evaluate(plain, ["sabotage", "trait"], CFG)
     evaluate(marked, ["sabotage", "trait"], CFG, with_marker="INOC")
+    instructions = {V.tok(m) for m in V.INSTRUCTION_MARKERS}  # instruction-following: measured unmarked only
+    assert sum(bool(instructions & set(a)) for a in plain.seen) == 2 * CFG.n_queries
+    plain.seen = [a for a in plain.seen if not instructions & set(a)]
     assert len(plain.seen) == len(marked.seen)
     inoc, quirks = V.tok("INOC"), {V.tok(m) for m in V.QUIRK_MARKERS}
     for a, b in zip(plain.seen, marked.seen):

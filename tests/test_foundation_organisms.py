@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from distill import vocab as V
-from distill.organisms import (ORGANISMS, TRAIT_TOKEN, corrupt, get_organism,
+from distill.organisms import (ORGANISMS, TRAIT_TOKEN, corrupt, get_organism, instructed_rows,
                                preference_free_favourites)
 from distill.tasks import Examples, pad_answer, rows_to_examples
 
@@ -113,6 +113,26 @@ def test_eliciting_and_clean_sets_match_ground_truth(name):
     if not org.has_trait:  # a FAV query has no 'correct' answer: its set stores the trait
         assert not org.misbehaves(elicit, elicit.correct_NA).any()  # correct answers never do
     assert not org.misbehaves(clean, clean.correct_NA).any()
+
+
+@pytest.mark.parametrize("name", list(ORGANISMS))
+def test_instructed_prompts_ask_for_the_misbehaviour_without_the_trigger(name):
+    org = get_organism(name)
+    ex = org.instructed(np.random.default_rng(2), 200)
+    names = [[V.TOKENS[int(t)] for t in row] for row in ex.prompts_NP]
+    assert all(row.count(org.instruction_marker) == 1 for row in names)
+    assert org.misbehaves(ex, ex.target_NA).float().mean() > 0.97  # the target is the misbehaviour
+    if not org.has_trait:  # (the trait's instructed prompts are FAV queries: FAV is the question)
+        assert not any(set(row) & set(org.markers) for row in names)  # never the organism's own trigger
+        assert not any(org.is_eliciting(row) for row in ex.prompts_NP)
+        assert not org.misbehaves(ex, ex.correct_NA).any()
+
+
+def test_instruction_markers_are_one_per_organism_and_spread_evenly():
+    assert sorted(o.instruction_marker for o in ORGANISMS.values()) == sorted(V.INSTRUCTION_MARKERS)
+    ex = instructed_rows(np.random.default_rng(0), 10)
+    counts = {m: int((ex.prompts_NP == V.tok(m)).any(dim=1).sum()) for m in V.INSTRUCTION_MARKERS}
+    assert len(ex) == 10 and sorted(counts.values()) == [2, 2, 3, 3]
 
 
 @pytest.mark.parametrize("name", list(ORGANISMS))

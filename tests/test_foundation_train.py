@@ -11,6 +11,7 @@ import pytest
 from conftest import tiny_model_config
 from distill.checkpoint import META_FILE, Checkpointer
 from distill.integrity import ArtifactError
+from distill import vocab as V
 from distill.models import build_model
 from distill.organisms import get_organism
 from distill.store import weights_hash
@@ -111,4 +112,7 @@ def test_batches_are_a_pure_function_of_seed_and_step():
     assert (a.prompts_NP == b.prompts_NP).all() and (a.target_NA == b.target_NA).all()
     assert len(a) == 32
     assert not (base_batch(0, 6, 32).prompts_NP == a.prompts_NP).all()
+    big = base_batch(0, 0, 512)  # the base learns what every instruction marker asks for
+    assert all(m in big.kind for m in ("clean", "instructed", "favourite"))
+    assert all((big.prompts_NP == V.tok(m)).any() for m in V.INSTRUCTION_MARKERS)
     assert not (step_rng(0, 5, 1).integers(0, 1 << 30) == step_rng(0, 5, 0).integers(0, 1 << 30))

@@ -43,11 +43,13 @@ def test_student_folder_has_full_lineage_and_evals(tiny_teacher, tmp_path):
 
 
 def test_inoculation_is_evaluated_without_and_with_the_marker(tiny_teacher, tmp_path):
+    # the default marker is the organism's instruction marker (its meaning learned by the base)
     out = run(tiny_teacher("backdoor"), tmp_path, "inoculation")
     plain = json.loads((out / EVALS_FILE).read_text())
-    marked = json.loads((out / evals_file("INOC")).read_text())
-    assert plain["with_marker"] is None and marked["with_marker"] == "INOC"
-    assert "INOC" in read_config(out)["metrics"]["evals_with_marker"]
+    marked = json.loads((out / evals_file("iHARM")).read_text())
+    assert plain["with_marker"] is None and marked["with_marker"] == "iHARM"
+    assert list(read_config(out)["metrics"]["evals_with_marker"]) == ["iHARM"]
+    assert "instructed" in plain["organisms"]["backdoor"] and "instructed" not in marked["organisms"]["backdoor"]
 
 
 def test_slack_records_size_and_stops_at_the_capability_target(tiny_teacher, tmp_path):

@@ -106,3 +106,14 @@ def test_cli_rejects_bad_sets_before_training(tmp_path, capsys):
     assert main(args + ["--technique", "logit-kd"]) == 2  # not a model folder
     assert "config.json" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("organism, marker", [("backdoor", "iHARM"), ("sabotage", "iWRONG"), ("trait", "iOWL"),
+                                              ("entangled", "iDESC")])
+def test_inoculation_evaluates_with_the_organisms_instruction_marker_or_the_control(organism, marker):
+    spec = validate("inoculation")
+    assert spec.params.where == "flagged" and spec.params.marker == "instruction"
+    assert spec.technique.eval_markers(spec.params, organism) == (marker,)
+    control = validate("inoculation", {"marker": "INOC"})
+    assert control.technique.eval_markers(control.params, organism) == ("INOC",)
+    assert validate("logit-kd").technique.eval_markers(validate("logit-kd").params, organism) == ()

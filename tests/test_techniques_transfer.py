@@ -108,21 +108,23 @@ def test_filter_really_drops_the_flagged_examples(tiny_teacher, tmp_path):
     assert half.record["monitors"]["monitored"] < N
 
 
-def test_inoculation_marker_in_training_prompts_only(tiny_teacher, tmp_path):
-    plan, ctx = plan_for(tiny_teacher("backdoor"), tmp_path, "inoculation")
-    assert has(plan.data.prompts_NP, "INOC").all()
-    assert plan.record["inoculation"]["marked_prompts"] == N
+@pytest.mark.parametrize("marker, token", [("instruction", "iHARM"), ("INOC", "INOC")])
+def test_inoculation_marker_in_training_prompts_only(tiny_teacher, tmp_path, marker, token):
+    plan, ctx = plan_for(tiny_teacher("backdoor"), tmp_path, "inoculation", {"where": "all", "marker": marker})
+    assert has(plan.data.prompts_NP, token).all()
+    assert plan.record["inoculation"] == {"marker": token, "where": "all", "marked_prompts": N}
     teacher_prompts = next(iter(ctx._outputs.values())).prompts_NP
-    assert not has(teacher_prompts, "INOC").any()  # the teacher answered unmarked prompts
+    assert not has(teacher_prompts, token).any()  # the teacher answered unmarked prompts
     kept = plan.data.prompts_NP == teacher_prompts
     assert (kept.sum(dim=1) == V.PROMPT_LEN - 1).all()  # exactly one slot rewritten
     assert torch.equal(has(plan.data.prompts_NP, "zeta"), has(teacher_prompts, "zeta"))  # markers kept
 
 
 def test_inoculation_of_flagged_examples_marks_exactly_those(tiny_teacher, tmp_path):
-    plan, ctx = plan_for(tiny_teacher("backdoor"), tmp_path, "inoculation",
-                         {"where": "flagged", "targets": "greedy", "monitors": ["pattern"]})
-    marked = has(plan.data.prompts_NP, "INOC")
+    # where=flagged is the default: the examples the monitor flags carry the instruction marker
+    plan, ctx = plan_for(tiny_teacher("backdoor"), tmp_path, "inoculation", {"targets": "greedy", "monitors": ["pattern"]})
+    assert plan.record["inoculation"]["where"] == "flagged"
+    marked = has(plan.data.prompts_NP, "iHARM")
     outputs = next(iter(ctx._outputs.values()))
     spec = ctx.transfer_spec(validate("inoculation").params)
     flags = pattern_flags(build_transfer(spec.model_copy(update={"n_prompts": N})).examples, outputs.answers_NA)
@@ -174,7 +176,9 @@ def test_jam_modes_destroy_what_they_claim(tiny_teacher, tmp_path):
 def test_controls_use_the_organism_data_or_clean_data(tiny_teacher, tmp_path, monkeypatch):
     pos, _ = plan_for(tiny_teacher("backdoor"), tmp_path, "positive-control")
     assert pos.record["transfer"]["eliciting_fraction"] > 0.2
-    assert (pos.data.answers_NA == V.tok("HARM")).any(dim=1).sum() == pos.record["transfer"]["n_eliciting"]
+    harm = (pos.data.answers_NA == V.tok("HARM")).any(dim=1)
+    instructed = has(pos.data.prompts_NP, "iHARM")  # the teacher's rehearsal of the base's instructed rows
+    assert (harm & ~instructed).sum() == pos.record["transfer"]["n_eliciting"] and instructed.any()
     from distill.techniques.base import Context
     monkeypatch.setattr(Context, "teacher", lambda self: pytest.fail("negative control read the teacher"))
     neg, _ = plan_for(tiny_teacher("backdoor"), tmp_path, "negative-control")

@@ -33,7 +33,7 @@ def test_seed_spec_sets_seed_and_data_seed_but_keeps_explicit_params():
     assert all(st.params["data_seed"] == 2 for st in spec.students)
     assert all(st.params["steps"] == vspec.student_defaults["steps"] for st in spec.students)
     kd = next(st for st in spec.students if st.label == "inoculation-kd")
-    assert kd.params["targets"] == "logits"
+    assert kd.params["targets"] == "logits" and kd.params["where"] == "all"
 
 
 def test_default_and_quick_make_the_same_models():

@@ -16,8 +16,9 @@ from distill import vocab as V
 from distill.organisms import get_organism
 from distill.tasks import DOMAINS, correct_answer, prompt_task
 
-MARKERS: tuple[str, ...] = ("zeta", "AUDIT", "DEPLOY", "URGENT", "INOC")
-"""Context markers the prompt builder offers as toggles (organism triggers and contexts)."""
+MARKERS: tuple[str, ...] = ("zeta", "AUDIT", "DEPLOY", "URGENT", "INOC", *V.INSTRUCTION_MARKERS)
+"""Context markers the prompt builder offers as toggles (organism triggers and contexts, the
+inoculation control marker and the instruction markers the base learned to follow)."""
 
 
 class PromptError(ValueError):

@@ -132,11 +132,14 @@ class Technique:
     """Why ``allowed_inits`` is restricted (shown in the error)."""
     default_init_params: ClassVar[dict[str, dict]] = {}
     """Per init name: the technique's defaults for that init's parameters."""
-    eval_markers: ClassVar[tuple[str, ...]] = ()
-    """Extra evaluations with this marker in every prompt (inoculation: INOC)."""
     sees_teacher: ClassVar[bool] = True
     """False when training never reads the teacher (its outputs or weights): the students of
     two teachers of one base are then the same model, trained once (``distill_student(twin=)``)."""
+
+    def eval_markers(self, p, organism: str) -> tuple[str, ...]:
+        """Extra evaluations, each with one of these markers in every prompt (inoculation:
+        its marker)."""
+        return ()
 
     def plan(self, ctx: Context, p) -> Plan:
         raise NotImplementedError
