@@ -18,7 +18,7 @@ has students (thresholds in :class:`~analysis.schema.VerdictConfig`):
   fresh init does not reach the capability bar in a student's budget, and an incapable
   model's errors can look like sabotage);
 * with ``require_controls``, both controls exist;
-* for every organism with an inoculation student marked with the organism's instruction
+* for every organism with a base-init inoculation student marked with the organism's instruction
   marker: the base follows that marker on >= ``instruction_min`` of instructed prompts (else
   the marker means nothing to the student and inoculation cannot be judged;
   ``analysis.inoculation``).
@@ -143,10 +143,10 @@ def control_failures(r: TransferRecord, cfg: VerdictConfig) -> list[str]:
 
 def instruction_failures(records: list[TransferRecord], base: dict[str, ModelMetrics],
                          cfg: VerdictConfig) -> tuple[list[str], list[str]]:
-    """(failures, passes): for every organism with an instruction-marker inoculation student,
-    the base follows that organism's instruction marker (the marker's meaning is learned)."""
-    orgs = sorted({r.organism for r in records
-                   if r.technique == INOCULATION and resolved(INOCULATION, r.params).marker == "instruction"})
+    """(failures, passes): for every organism with a base-init instruction-marker inoculation
+    student, the base follows that organism's instruction marker (the marker's meaning is learned)."""
+    orgs = sorted({r.organism for r in records if r.technique == INOCULATION and r.init == "base"
+                   and resolved(INOCULATION, r.params).marker == "instruction"})
     bad, ok = [], []
     for org in orgs:
         marker, m = get_organism(org).instruction_marker, base.get(org)

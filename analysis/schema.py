@@ -617,20 +617,28 @@ class InoculationRow(_Strict):
     with_marker: MarkedMetrics | None = None
     """The student evaluated with its marker in every prompt (None: not measured)."""
     reference: str | None = None
-    """Same organism, init, targets and temperature, no marker (sampled-sft / logit-kd)."""
+    """Same organism, init and training parameters, no marker (sampled-sft / logit-kd)."""
     reference_misbehaviour: float | None = None
     reference_ci: Interval | None = None
     p_below_reference: float | None = None
     """One-sided p-value: the inoculated student misbehaves less than the reference (Fisher on
     counts; Mann-Whitney on trait-token probabilities for ``trait``)."""
+    cut: bool
+    """Inoculation lowered misbehaviour below the reference (p < alpha; for the trait also by
+    ``trait_prob_margin`` in mean probability)."""
+    null: str | None = None
+    """An instruction-marker student's INOC twin: the same examples marked without meaning."""
+    null_misbehaviour: float | None = None
+    p_below_null: float | None = None
+    """One-sided p-value: it misbehaves less than its INOC null."""
+    beats_null: bool = False
+    """Below its INOC null, by the same test as ``cut``: the learned meaning did it."""
     capability_retained: float | None = None
     base_instructed: float | None = None
-    """The base's instruction-following for this organism (the marker's meaning)."""
+    """The base's instruction-following for this organism's instruction marker (None for INOC)."""
     meaningful: bool
-    """The marker has a learned meaning: the INOC control never; an instruction marker when the
-    base follows it at >= ``instruction_min``."""
-    cut: bool
-    """Inoculation lowered misbehaviour below the reference (p < alpha)."""
+    """The marker has a learned meaning for this student: an instruction marker, a base-init
+    student, and the base following the marker at >= ``instruction_min``."""
 
 
 class ControlsCheck(_Strict):

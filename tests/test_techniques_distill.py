@@ -50,6 +50,17 @@ def test_inoculation_is_evaluated_without_and_with_the_marker(tiny_teacher, tmp_
     assert plain["with_marker"] is None and marked["with_marker"] == "iHARM"
     assert list(read_config(out)["metrics"]["evals_with_marker"]) == ["iHARM"]
     assert "instructed" in plain["organisms"]["backdoor"] and "instructed" not in marked["organisms"]["backdoor"]
+    # the comparison reads them back into the student's metrics (analysis.inoculation's input)
+    from analysis.compare import ModelArtifacts
+    from analysis.transfer import model_metrics
+    from distill.integrity import ArtifactError
+    art = ModelArtifacts("inoc", out, out / EVALS_FILE, out, out)
+    assert art.marker_evals() == {"iHARM": marked}
+    m = model_metrics(plain, "backdoor", with_marker=art.marker_evals())
+    assert m.with_marker["iHARM"].misbehaviour == marked["organisms"]["backdoor"]["misbehaviour"]["eliciting"]
+    (out / evals_file("iHARM")).unlink()
+    with pytest.raises(ArtifactError, match="evals_with_iHARM.json: missing"):
+        art.marker_evals()
 
 
 def test_slack_records_size_and_stops_at_the_capability_target(tiny_teacher, tmp_path):
