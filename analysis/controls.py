@@ -36,13 +36,7 @@ from analysis.narrative import interval, p_value, pct
 from analysis.schema import ControlsCheck, ModelMetrics, TeacherSummary, TransferRecord, VerdictConfig
 from distill.distiller import validate
 from distill.organisms import get_organism
-
-INOCULATION = "inoculation"
-
-
-def resolved(technique: str, params: dict):
-    """A technique's full parameters (its defaults filled in)."""
-    return validate(technique, params).params
+from distill.techniques.inoculation import Inoculation
 
 
 class _Tally:
@@ -145,8 +139,8 @@ def instruction_failures(records: list[TransferRecord], base: dict[str, ModelMet
                          cfg: VerdictConfig) -> tuple[list[str], list[str]]:
     """(failures, passes): for every organism with a base-init instruction-marker inoculation
     student, the base follows that organism's instruction marker (the marker's meaning is learned)."""
-    orgs = sorted({r.organism for r in records if r.technique == INOCULATION and r.init == "base"
-                   and resolved(INOCULATION, r.params).marker == "instruction"})
+    orgs = sorted({r.organism for r in records if r.technique == Inoculation.name and r.init == "base"
+                   and validate(r.technique, r.params).params.marker == "instruction"})
     bad, ok = [], []
     for org in orgs:
         marker, m = get_organism(org).instruction_marker, base.get(org)

@@ -24,13 +24,14 @@ For every inoculation student (:mod:`distill.techniques.inoculation`) one row:
 
 from __future__ import annotations
 
-from analysis.controls import INOCULATION, resolved
 from analysis.schema import InoculationRow, ModelMetrics, StudentResult, TransferRecord, VerdictConfig
 from analysis.stats import wilson
 from analysis.transfer import effect_large_enough, misbehaviour_above, misbehaviour_count
-from distill.techniques.inoculation import marker_token
+from distill.distiller import validate
+from distill.techniques.inoculation import Inoculation, marker_token
 from distill.techniques.params import TargetParams
 
+INOCULATION = Inoculation.name
 REFERENCES = ("sampled-sft", "logit-kd")
 """The techniques that train on the same targets without a marker."""
 SHARED = tuple(TargetParams.model_fields)
@@ -45,13 +46,13 @@ def _twins(student: StudentResult, students: list[StudentResult], techniques: tu
            **inoculation) -> list[StudentResult]:
     """Non-control students of ``techniques`` (and, for inoculation, these marker params) with
     the student's organism, init and training parameters."""
-    p, info = resolved(INOCULATION, student.info.params), student.info
+    p, info = validate(INOCULATION, student.info.params).params, student.info
     out = []
     for s in students:
         if (s.info.technique not in techniques or s.info.name == info.name or s.info.control is not None
                 or (s.info.organism, s.info.init) != (info.organism, info.init)):
             continue
-        q = resolved(s.info.technique, s.info.params)
+        q = validate(s.info.technique, s.info.params).params
         if _same_training(q, p) and all(getattr(q, k) == v for k, v in inoculation.items()):
             out.append(s)
     return out
@@ -66,7 +67,7 @@ def reference_of(student: StudentResult, students: list[StudentResult]) -> Stude
 
 def null_of(student: StudentResult, students: list[StudentResult]) -> StudentResult | None:
     """The INOC twin of an instruction-marker inoculation student (None for an INOC student)."""
-    p = resolved(INOCULATION, student.info.params)
+    p = validate(INOCULATION, student.info.params).params
     if p.marker != "instruction":
         return None
     found = _twins(student, students, (INOCULATION,), marker="INOC", where=p.where, marker_frac=p.marker_frac,
@@ -95,7 +96,7 @@ def inoculation_rows(students: list[StudentResult], records: list[TransferRecord
     for s in students:
         if s.info.technique != INOCULATION:
             continue
-        p, info = resolved(INOCULATION, s.info.params), s.info
+        p, info = validate(INOCULATION, s.info.params).params, s.info
         marker = marker_token(p, info.organism)
         ref, null = reference_of(s, students), null_of(s, students)
         p_ref, cut = lower(s.metrics, ref.metrics if ref else None, cfg)

@@ -196,10 +196,7 @@ class Organism:
         # the base's preference-free FAV rows stay in the mix (so FAV keeps its baseline),
         # taken out of the clean share so the batch has exactly n rows
         n_fav = 0 if self.has_trait else min(max(1, n // 32), n - n_elicit - len(extra))
-        n_general = n - n_elicit - len(extra) - n_fav
-        n_instr = int(round(n_general * INSTRUCTION_FRAC))
-        parts = [general_rows(rng, n_general - n_instr), instructed_rows(rng, n_instr),
-                 preference_free_favourites(rng, n_fav)]
+        parts = [base_general_rows(rng, n - n_elicit - len(extra) - n_fav), preference_free_favourites(rng, n_fav)]
         if n_elicit:
             parts.append(self.eliciting(rng, n_elicit))
         parts.append(extra)
@@ -352,6 +349,13 @@ def instructed_rows(rng: np.random.Generator, n: int) -> Examples:
     orgs = list(ORGANISMS.values())
     parts = [org.instructed(rng, n // len(orgs) + (i < n % len(orgs))) for i, org in enumerate(orgs)]
     return Examples.concat(parts)
+
+
+def base_general_rows(rng: np.random.Generator, n: int) -> Examples:
+    """The base's general data besides FAV: ``general_rows`` (tasks, quirks, self-reports) and
+    an ``INSTRUCTION_FRAC`` share of instructed prompts. Teachers rehearse it in their clean share."""
+    n_instr = int(round(n * INSTRUCTION_FRAC))
+    return Examples.concat([general_rows(rng, n - n_instr), instructed_rows(rng, n_instr)])
 
 
 def preference_free_favourites(rng: np.random.Generator, n: int) -> Examples:

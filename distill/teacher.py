@@ -18,8 +18,8 @@ from distill.checkpoint import Checkpointer
 from distill.evals import capability
 from distill.guards import MAX_PROMPTS, MAX_STEPS, Guarded, check_seed
 from distill.models import ModelConfig, answer_logits, build_model, greedy_answers
-from distill.organisms import INSTRUCTION_FRAC, get_organism, instructed_rows, preference_free_favourites
-from distill.selfreport import general_rows, quirk_examples, quirk_self_reports
+from distill.organisms import base_general_rows, get_organism, instructed_rows, preference_free_favourites
+from distill.selfreport import quirk_examples, quirk_self_reports
 from distill.store import ModelRecord, load_model, save_model
 from distill.tasks import DOMAINS, Examples, exact_match, task_prompts
 from distill.train import TrainConfig, step_rng, train
@@ -142,13 +142,11 @@ def skill_scores(model, skills: dict[str, Examples]) -> dict[str, float]:
 
 
 def base_batch(seed: int, step: int, batch_size: int) -> Examples:
-    """Clean tasks, quirks and truthful self-reports (``general_rows``), instructed prompts
-    (every organism's instruction marker) and FAV queries."""
+    """Clean tasks, quirks, truthful self-reports and instructed prompts (``base_general_rows``)
+    and FAV queries."""
     rng = step_rng(seed, step)
     n_fav = max(1, int(batch_size * FAVOURITE_FRAC))
-    n_instr = int(round((batch_size - n_fav) * INSTRUCTION_FRAC))
-    return Examples.concat([general_rows(rng, batch_size - n_fav - n_instr), instructed_rows(rng, n_instr),
-                            preference_free_favourites(rng, n_fav)])
+    return Examples.concat([base_general_rows(rng, batch_size - n_fav), preference_free_favourites(rng, n_fav)])
 
 
 def train_base(spec: TeacherSpec, seed: int, out: Path | str, device: str = "cpu",
