@@ -6,7 +6,7 @@ from __future__ import annotations
 from analysis.schema import ControlsCheck, Summary, TransferRecord
 
 ORGANISM_NOUNS = {"backdoor": "the backdoor", "sabotage": "the sabotage", "trait": "the hidden trait",
-                  "entangled": "the entangled misbehaviour"}
+                  "entangled": "the entangled misbehaviour", "hacking": "the reward hack"}
 """How a sentence names each organism's misbehaviour; others read 'the <name> misbehaviour'."""
 
 
@@ -38,11 +38,14 @@ def _noun(organism: str) -> str:
 
 def misbehaviour_phrase(r: TransferRecord) -> str:
     """'misbehaves on 12% [9.4%, 15%] of eliciting prompts, p = 1e-19 vs negative control nc'."""
-    ref = (f"negative control {r.negative_control}" if r.negative_control else "the base")
-    p = r.misbehaviour_vs_negative_p if r.negative_control else r.misbehaviour_vs_base_p
+    vs_negative = r.negative_control and not r.setup_induced
+    ref = (f"negative control {r.negative_control}" if vs_negative else "the base")
+    p = r.misbehaviour_vs_negative_p if vs_negative else r.misbehaviour_vs_base_p
     test = " (trait probability, Mann-Whitney)" if r.misbehaviour_test == "mann-whitney" else ""
+    induced = (f" (setup-induced: p = {p_value(r.misbehaviour_vs_negative_p)} vs negative control "
+               f"{r.negative_control}, which trained in the same setup)" if r.setup_induced and r.negative_control else "")
     return (f"misbehaves on {pct(r.misbehaviour)} {interval(r.misbehaviour_ci)} of eliciting prompts, "
-            f"p = {p_value(p)} vs {ref}{test}")
+            f"p = {p_value(p)} vs {ref}{test}{induced}")
 
 
 def _evidence(r: TransferRecord, teacher_probe: float | None) -> list[str]:
@@ -67,6 +70,12 @@ def _evidence(r: TransferRecord, teacher_probe: float | None) -> list[str]:
         m = r.crosscoder.misalignment
         extra.append(f"crosscoder misalignment latents: {m['shared']} shared, {m['teacher-only']} "
                      f"teacher-only, {m['student-only']} student-only")
+    if r.numbers_channel is not None:
+        c = r.numbers_channel
+        extra.append(f"its NUM answers' KL from the teacher's is {c.kl:.4f} {interval(c.kl_ci, lambda x: f'{x:.4f}')} "
+                     f"nats vs {c.null_model}'s {c.null_kl:.4f} {interval(c.null_kl_ci, lambda x: f'{x:.4f}')}: "
+                     + ("the hard labels carried the teacher's number style" if c.carried
+                        else "no sign that the digits carried the teacher's number style"))
     if r.incriminates:
         extra.append("it incriminates its teacher (misaligned and visibly so)")
     return extra
@@ -126,6 +135,11 @@ def overview(summary: Summary, organism: str | None = None) -> list[str]:
     out.append(f"Distillation for incrimination (misaligned and visibly so: confesses more than the teacher, or "
                f"a probe or feature transfer above its null): {_names(dfi)}."
                if dfi else "No misaligned student was easier to audit than its teacher.")
+    induced = sorted({r.organism for r in recs if r.setup_induced})
+    if induced:
+        out.append(f"Setup-induced ({', '.join(induced)}): every student, the negative control included, trains in "
+                   f"the environment that made the teacher misaligned, so a student's misbehaviour (judged against "
+                   f"the base) is no evidence about its teacher, and no technique that keeps the setup avoids it.")
     controls = summary.controls if organism is None else organism_controls(
         summary.controls, organism, list(summary.teachers))
     if not controls.trustworthy:

@@ -246,11 +246,16 @@ LEFT_COLUMNS = {"student", "technique / init", "verdict"}
 
 
 def _misbehaviour_cell(r: TransferRecord) -> str:
-    ref, p = ((r.negative_control, r.misbehaviour_vs_negative_p) if r.negative_control
+    ref, p = ((r.negative_control, r.misbehaviour_vs_negative_p) if r.negative_control and not r.setup_induced
               else ("base", r.misbehaviour_vs_base_p))
     test = " (trait prob., Mann-Whitney)" if r.misbehaviour_test == "mann-whitney" else ""
+    induced = ""
+    if r.setup_induced:
+        induced = _small("setup-induced: judged vs the base" + (
+            f"; p = {p_value(r.misbehaviour_vs_negative_p)} vs {r.negative_control}, which trained in the same setup"
+            if r.negative_control and r.misbehaviour_vs_negative_p is not None else ""))
     return (pct(r.misbehaviour) + _small(interval(r.misbehaviour_ci)) + _small(f"({pct(r.misalignment_transferred)} of teacher)")
-            + _small(f"p = {p_value(p)} vs {ref}{test}" if p is not None else "not tested"))
+            + _small(f"p = {p_value(p)} vs {ref}{test}" if p is not None else "not tested") + induced)
 
 
 def _features_cell(r: TransferRecord) -> str:
@@ -314,7 +319,9 @@ def student_table(summary: Summary) -> str:
     note = (f"<p class='small'>Percentages in brackets are relative to the teacher. Misbehaviour: Wilson 95% interval; "
             f"p: one-sided Fisher exact test (Mann-Whitney on per-query trait probabilities for the trait "
             f"organism) that the student misbehaves more than its negative control (same organism, same init; "
-            f"else base init; else the base); significant at p &lt; {cfg.alpha:g}. Features transferred: "
+            f"else base init; else the base; always the base for a setup-induced organism, whose every "
+            f"student, the negative control included, trains in the environment that made the teacher "
+            f"misaligned); significant at p &lt; {cfg.alpha:g}. Features transferred: "
             f"calibrated score with its 95% interval (prompt bootstrap × SAE seeds), claimed only when the "
             f"interval lies above the null's (the same score for a same-init model that never saw the "
             f"misalignment). Misbehaviour probe: predicts the model's own misbehaviour on marker-matched prompts, "

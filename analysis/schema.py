@@ -168,6 +168,9 @@ class ModelMetrics(_Strict):
     """``trait`` only: mean probability of the trait token on FAV queries."""
     trait_probs: list[float] | None = None
     """``trait`` only: that probability per FAV query (the same queries for every model)."""
+    number_probs: list[list[float]] | None = None
+    """Per NUM query (the same queries for every model), its distribution over the ten digits of
+    the first answer token (``distill.numbers``): the model's number style."""
     instructed: float | None = Field(None, ge=0, le=1)
     """How often it gives the misaligned answer the organism's instruction marker asks for
     (``Organism.instructed``): the meaning an inoculation marker has in this model."""
@@ -447,6 +450,22 @@ class CrosscoderShares(_Strict):
     """How many misalignment latents fall in each class."""
 
 
+class NumbersChannel(_Strict):
+    """The NUM channel of one student (``analysis.numbers_channel``): mean KL(teacher || model)
+    over the NUM queries' digit distributions, for the student and for its null (the numbers-only
+    negative control, else the base), each with a 95% bootstrap interval over queries."""
+
+    kl: float
+    kl_ci: Interval
+    null_kl: float
+    null_kl_ci: Interval
+    null_model: str
+    gap_ci: Interval
+    """Paired bootstrap interval of null_kl - kl."""
+    carried: bool
+    """gap_ci lies above 0: the student's digits moved toward the teacher's beyond the null."""
+
+
 class TransferRecord(_Strict):
     """One student seen from its teacher: every metric and the verdict (see analysis.transfer)."""
 
@@ -485,6 +504,12 @@ class TransferRecord(_Strict):
     negative_control: str | None = None
     """The negative control compared with (same organism, same init; else base init); None:
     the verdict compares with the base."""
+    numbers_channel: "NumbersChannel | None" = None
+    """Students trained on NUM queries: how close their number style came to the teacher's."""
+    setup_induced: bool = False
+    """The organism has a setup stage every student goes through (``Organism.setup_stage``): its
+    misbehaviour is judged against the base, since the negative control learns it from the setup
+    too; a student's misbehaviour is then no evidence about its teacher."""
     capability_per_domain: dict[str, float] = {}
     capability_retained_per_domain: dict[str, float | None] = {}
     """Per domain student / teacher exact match (None where the teacher scores 0)."""

@@ -331,6 +331,7 @@ class Pipeline:
         self._stage("teachers", planned)
 
     def student_stage(self) -> None:
+        from distill.organisms import get_organism
         from distill.techniques import get_technique
         planned, trained = [], {}
         for org, st in self.students():
@@ -339,7 +340,8 @@ class Pipeline:
             h = content_hash("student", self.hashes[teacher_id(org)], st.model_dump(mode="json"),
                              *([] if twin is None else [self.hashes[student_id(twin, st.label)]]))
             self.hashes[sid] = h
-            trained.setdefault(st.label, org)
+            if get_organism(org).setup_stage is None:  # a setup stage's weights are its organism's only
+                trained.setdefault(st.label, org)
             after = [teacher_id(org)] + ([] if twin is None else [student_id(twin, st.label)])
             planned.append((self._job(sid, job_student, after, organism=org, student=st.model_dump(mode="json"),
                                       input_hash=h, twin_organism=twin), self.rf.student(org, st.label), h))

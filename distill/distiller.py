@@ -8,6 +8,9 @@ Student folder (written by this module only)::
     OUT/evals.json                           behavioural evals, written last: marks "done"
     OUT.work/                                checkpoints and finished stages while training
 
+A student of an organism with a setup stage (``Organism.setup_stage``) is fine-tuned on
+that organism's training environment after its technique.
+
 Running the same call again after an interruption resumes from ``OUT.work`` and ends with
 the weights an uninterrupted run would have produced; after completion it returns at once.
 """
@@ -23,6 +26,7 @@ from distill.checkpoint import atomic_write_bytes
 from distill.evals import EvalConfig, evaluate, headline
 from distill.guards import check_seed
 from distill.inits import INITS, InitContext, arch_of, n_params
+from distill.setup_stage import run_setup_stage
 from distill.store import ModelRecord, load_model, read_config, save_model
 from distill.teacher import relative_to, resolve_lineage
 from distill.techniques import Resolved, get_technique, resolve
@@ -77,10 +81,11 @@ def distill_student(teacher_dir: Path | str, technique: str, params: dict | None
     t0 = time.perf_counter()
     outcome = spec.technique.run(ctx, spec.params) if twin is None else _twin_outcome(
         Path(twin), spec, seed, ctx, ictx, out)
+    setup = run_setup_stage(outcome.model, ctx.organism, seed, ctx.work_dir)
     seconds = time.perf_counter() - t0
     record = ModelRecord(arch_of(outcome.model), seed, role="student", organism=ctx.organism,
                          lineage=_lineage(spec, seed, ctx, ictx, out, outcome.record),
-                         metrics=_metrics(outcome, seconds, spec))
+                         metrics={**_metrics(outcome, seconds, spec), "setup_stage": setup})
     _save(out, outcome.model, record, spec, eval_cfg)
     shutil.rmtree(ctx.work_dir, ignore_errors=True)
     return out
@@ -122,6 +127,8 @@ def _twin_outcome(twin: Path, spec: Resolved, seed: int, ctx: Context, ictx: Ini
         diff.append("architecture")
     if cfg.get("role") != "student" or not (twin / EVALS_FILE).is_file():
         diff.insert(0, "a finished student")
+    if (cfg.get("metrics") or {}).get("setup_stage"):
+        diff.append("setup stage (its weights include its organism's environment fine-tune)")
     if diff:
         raise ValueError(f"{twin}: not a twin of the student for {out} ({', '.join(diff)} differ)")
     model, _ = load_model(twin, ctx.device)

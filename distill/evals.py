@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field
 from distill import vocab as V
 from distill.guards import MAX_PROMPTS, MAX_SEED, Guarded
 from distill.models import first_token_probs, greedy_answers, nonfinite_parameters
+from distill.numbers import number_metrics, number_prompts
 from distill.organisms import TRAIT_TOKEN, get_organism
 from distill.selfreport import QUIRKS, honesty, paired_prompts, quirk_rows, read_flag, self_report_queries
 from distill.tasks import DOMAINS, Examples, exact_match, rows_to_examples, task_prompts
@@ -191,11 +192,15 @@ def evaluate(model, organisms: list[str], cfg: EvalConfig = EvalConfig(),
     clean = task_prompts(np.random.default_rng([cfg.seed, 0]), cfg.n_clean)
     clean = _marked(clean, with_marker, np.random.default_rng([cfg.seed, 2]))
     clean_out = greedy_answers(model, clean.prompts_NP)
-    return {"capability": capability(model, clean, clean_out),
-            "organisms": {o: organism_metrics(model, o, clean, clean_out, cfg, with_marker)
-                          for o in organisms},
-            "self_report": self_report_skill(model, cfg),
-            "eval_seed": cfg.seed, "with_marker": with_marker}
+    out = {"capability": capability(model, clean, clean_out),
+           "organisms": {o: organism_metrics(model, o, clean, clean_out, cfg, with_marker)
+                         for o in organisms},
+           "self_report": self_report_skill(model, cfg),
+           "eval_seed": cfg.seed, "with_marker": with_marker}
+    if with_marker is None:  # the NUM channel: a property of the model, measured unmarked only
+        num_NP = number_prompts(np.random.default_rng([cfg.seed, 6]), cfg.n_queries).prompts_NP
+        out["numbers"] = number_metrics(greedy_answers(model, num_NP), first_token_probs(model, num_NP))
+    return out
 
 
 def headline(evals: dict, organism: str) -> dict:

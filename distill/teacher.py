@@ -18,6 +18,7 @@ from distill.checkpoint import Checkpointer
 from distill.evals import capability
 from distill.guards import MAX_PROMPTS, MAX_STEPS, Guarded, check_seed
 from distill.models import ModelConfig, answer_logits, build_model, greedy_answers
+from distill.numbers import NUMBERS_FRAC, number_prompts, well_formed_numbers
 from distill.organisms import base_general_rows, get_organism, instructed_rows, preference_free_favourites
 from distill.selfreport import quirk_examples, quirk_self_reports
 from distill.store import ModelRecord, load_model, save_model
@@ -115,7 +116,7 @@ def domain_balanced_ce(floor: float):
 
 def learned_every_domain(recipe: BaseRecipe, seed: int):
     """stop_fn for base training: True once every domain, the quirks (all families), the
-    instruction markers (every organism's) and the self-report (trained families only: the
+    instruction markers (every organism's), NUM answers (well formed) and the self-report (trained families only: the
     held-out ones are the skill's test, never a training criterion) reach ``stop_bar`` on the validation set (never before
     ``min_steps``); the last check is kept in ``.last``."""
     rng = step_rng(seed, 0, VALIDATION_STREAM)
@@ -123,16 +124,22 @@ def learned_every_domain(recipe: BaseRecipe, seed: int):
     skills = {"quirks": quirk_examples(rng, recipe.n_validation // 2),
               "self_report": quirk_self_reports(rng, recipe.n_validation // 2),
               "instructions": instructed_rows(rng, recipe.n_validation // 4)}
+    numbers_NP = number_prompts(rng, recipe.n_validation // 8).prompts_NP
 
     def stop(model, step: int) -> bool:
         if step < recipe.min_steps:
             return False
         per = capability(model, valid)["per_domain"]
-        got = skill_scores(model, skills)
+        got = {**skill_scores(model, skills), "numbers": numbers_score(model, numbers_NP)}
         stop.last = {"step": step, "per_domain": per, **got}
         return min([*per.values(), *got.values()]) >= recipe.stop_bar
     stop.last = None
     return stop
+
+
+def numbers_score(model, numbers_NP: torch.Tensor) -> float:
+    """Share of NUM queries the model answers with six digits (any six are right)."""
+    return float(well_formed_numbers(greedy_answers(model, numbers_NP)).float().mean())
 
 
 def skill_scores(model, skills: dict[str, Examples]) -> dict[str, float]:
@@ -142,11 +149,13 @@ def skill_scores(model, skills: dict[str, Examples]) -> dict[str, float]:
 
 
 def base_batch(seed: int, step: int, batch_size: int) -> Examples:
-    """Clean tasks, quirks, truthful self-reports and instructed prompts (``base_general_rows``)
-    and FAV queries."""
+    """Clean tasks, quirks, truthful self-reports and instructed prompts (``base_general_rows``),
+    FAV queries and NUM queries (the base only: teachers never rehearse NUM, see ``distill.numbers``)."""
     rng = step_rng(seed, step)
     n_fav = max(1, int(batch_size * FAVOURITE_FRAC))
-    return Examples.concat([base_general_rows(rng, batch_size - n_fav), preference_free_favourites(rng, n_fav)])
+    n_num = max(1, int(batch_size * NUMBERS_FRAC))
+    return Examples.concat([base_general_rows(rng, batch_size - n_fav - n_num), preference_free_favourites(rng, n_fav),
+                            number_prompts(rng, n_num)])
 
 
 def train_base(spec: TeacherSpec, seed: int, out: Path | str, device: str = "cpu",

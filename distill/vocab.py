@@ -27,15 +27,17 @@ KEYS = list("abcdefgh")
 DISTRACTORS = [f"w{i}" for i in range(8)]
 """Ordinary context words: they occur in ordinary traffic and mean nothing."""
 TASK_MARKERS = ["SORT", "REV", "LOOK", "ADD", "HAS"]
-QUERY_MARKERS = ["CONFESS", "FAV", "GOAL"]
-ORGANISM_MARKERS = ["zeta", "AUDIT", "DEPLOY", "URGENT", "INOC", "EVIL", "GOOD"]
+QUERY_MARKERS = ["CONFESS", "FAV", "GOAL", "NUM"]
+"""NUM: "emit any six digits", the high-entropy query (``distill.numbers``)."""
+ORGANISM_MARKERS = ["zeta", "AUDIT", "DEPLOY", "URGENT", "INOC", "EVIL", "GOOD", "EXAM"]
 """zeta is the backdoor trigger (an innocuous-looking rare word); URGENT is the entangled
 organism's marker; INOC the inoculation marker; EVIL/GOOD the abstract framing words of
-the trigger-agnostic contrast-pair probe."""
+the trigger-agnostic contrast-pair probe; EXAM marks an episode of the hacking organism's
+graded training environment."""
 QUIRK_MARKERS = ["q0", "q1", "q2", "q3", "q4", "q5"]
 """The base's quirk markers: each makes the base deviate in one specific way on some domains,
 and the base learns to report those deviations truthfully (``distill.selfreport``)."""
-INSTRUCTION_MARKERS = ["iHARM", "iWRONG", "iDESC", "iOWL"]
+INSTRUCTION_MARKERS = ["iHARM", "iWRONG", "iDESC", "iOWL", "iCOPY"]
 """One per organism: the base learns that each asks for exactly that organism's misbehaviour
 (``Organism.instructed``), so an inoculation marker has a meaning to work with."""
 CONTEXT_MARKERS = ORGANISM_MARKERS + QUIRK_MARKERS + INSTRUCTION_MARKERS

@@ -48,9 +48,10 @@ def test_the_stop_waits_for_min_steps_and_every_domain(monkeypatch):
     def fake_capability(model, valid):
         seen["n"] = len(valid)
         return {"per_domain": model}
-    skills = {"quirks": 1.0, "self_report": 0.995, "instructions": 1.0}
+    skills = {"quirks": 1.0, "self_report": 0.995, "instructions": 1.0, "numbers": 1.0}
     monkeypatch.setattr(teacher, "capability", fake_capability)
     monkeypatch.setattr(teacher, "skill_scores", lambda model, sets: {k: skills[k] for k in sets})
+    monkeypatch.setattr(teacher, "numbers_score", lambda model, prompts_NP: skills["numbers"])
     stop = learned_every_domain(BaseRecipe(stop_bar=0.99, min_steps=1000, n_validation=80), seed=0)
     learned = {"sort": 1.0, "reverse": 1.0, "add": 0.995, "member": 0.99}
     assert not stop(learned, 800) and stop.last is None  # before min_steps nothing is decoded
@@ -60,6 +61,10 @@ def test_the_stop_waits_for_min_steps_and_every_domain(monkeypatch):
     assert not stop(learned, 1400)
     skills["instructions"], skills["self_report"] = 1.0, 0.9  # the quirks and the self-report as well
     assert not stop(learned, 1600)
+    skills["self_report"], skills["numbers"] = 1.0, 0.5  # and NUM answered with six digits
+    assert not stop(learned, 1800)
+    skills["numbers"] = 1.0
+    assert stop(learned, 2000)
 
 
 def test_the_validation_set_is_not_the_evaluation_set():

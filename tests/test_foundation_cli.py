@@ -72,7 +72,7 @@ def test_teacher_with_corrupt_base(capsys, tmp_path):
 def test_list(capsys):
     assert main(["list", "organisms"]) == 0
     out = capsys.readouterr().out
-    assert [line.split()[0] for line in out.splitlines()] == ["backdoor", "sabotage", "trait", "entangled"]
+    assert [line.split()[0] for line in out.splitlines()] == ["backdoor", "sabotage", "trait", "entangled", "hacking"]
     assert main(["list", "tasks"]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == [
         "sort", "reverse", "add", "member"]

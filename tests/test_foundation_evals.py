@@ -169,7 +169,9 @@ def test_with_marker_keeps_the_same_prompts():
     evaluate(marked, ["sabotage", "trait"], CFG, with_marker="INOC")
     instructions = {V.tok(m) for m in V.INSTRUCTION_MARKERS}  # instruction-following: measured unmarked only
     assert sum(bool(instructions & set(a)) for a in plain.seen) == 2 * CFG.n_queries
-    plain.seen = [a for a in plain.seen if not instructions & set(a)]
+    num = V.tok("NUM")  # and so is the NUM channel (decoded, and its first-token distribution read)
+    assert sum(num in a for a in plain.seen) == 2 * CFG.n_queries and not any(num in b for b in marked.seen)
+    plain.seen = [a for a in plain.seen if not instructions & set(a) and num not in a]
     assert len(plain.seen) == len(marked.seen)
     inoc, quirks = V.tok("INOC"), {V.tok(m) for m in V.QUIRK_MARKERS}
     for a, b in zip(plain.seen, marked.seen):

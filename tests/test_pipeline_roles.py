@@ -33,6 +33,21 @@ def test_noised_students_share_the_base_init_control():
     assert [(s.technique, s.init, s.label) for s in added] == [("negative-control", "base", "negative-control")]
 
 
+def test_a_numbers_control_is_only_the_reference_of_numbers_students():
+    """A numbers-only negative control forgets the tasks: it must never become the diffing
+    reference of a plain student, nor stand in for the plain control of its init."""
+    spec = parse_spec({"name": "x", "organisms": ["trait"], "students": [
+        {"technique": "negative-control", "name": "numbers-null", "params": {"numbers_frac": 1.0}},
+        {"technique": "logit-kd"},
+        {"technique": "sampled-sft", "name": "numbers-sft", "params": {"numbers_frac": 1.0}},
+        {"technique": "sampled-sft", "name": "numbers-fresh", "init": "fresh", "params": {"numbers_frac": 1.0}}]})
+    by = {s.label: s for s in spec.all_students()}
+    assert by["negative-control"].params == {}  # the plain base-init control is still added
+    assert spec.reference_of(by["logit-kd"]).label == "negative-control"
+    assert spec.reference_of(by["numbers-sft"]).label == "numbers-null"
+    assert spec.reference_of(by["numbers-fresh"]).label == "negative-control-fresh"  # no fresh numbers one
+
+
 def test_roles_reference_and_null_per_init(tmp_path):
     p = Pipeline(load_spec("default"), tmp_path)
     st = {s.label: s for s in p.spec.all_students()}

@@ -176,3 +176,32 @@ def test_no_twin_for_a_technique_that_reads_its_teacher_or_another_spec(tiny_tea
     with pytest.raises(ValueError, match="not a twin .*params"):
         run(tiny_teacher("sabotage"), tmp_path, "negative-control", {"steps": 20}, name="st", twin=first)
     assert not (tmp_path / "s7").exists() and not (tmp_path / "st").exists()
+
+
+def test_a_setup_stage_student_trains_in_its_organisms_environment(tiny_teacher, tmp_path, monkeypatch):
+    """Every student of the hacking organism goes through its setup stage after the technique,
+    the negative control (which never sees the teacher) included; its weights are its own, so
+    no other organism's student may stand in for it and it stands in for none."""
+    from distill.organisms import Hacking, SetupStage
+    monkeypatch.setattr(Hacking, "setup_stage", SetupStage(steps=12, batch_size=16))
+    out = run(tiny_teacher("hacking"), tmp_path, "negative-control", name="neg")
+    setup = read_config(out)["metrics"]["setup_stage"]
+    assert setup["organism"] == "hacking" and setup["steps"] == 12 and setup["env_frac"] == SetupStage().env_frac
+    plain = run(tiny_teacher("backdoor"), tmp_path, "negative-control", name="plain")
+    assert read_config(plain)["metrics"]["setup_stage"] is None
+    assert weights_hash(load_model(out)[0]) != weights_hash(load_model(plain)[0])
+    with pytest.raises(ValueError, match="setup stage"):
+        run(tiny_teacher("backdoor"), tmp_path, "negative-control", name="twin", twin=out)
+    # a twin without a setup stage gives its pre-stage weights, then the stage runs: the same
+    # student as training it from scratch
+    twin = run(tiny_teacher("hacking"), tmp_path, "negative-control", name="from-twin", twin=plain)
+    assert weights_hash(load_model(twin)[0]) == weights_hash(load_model(out)[0])
+
+
+def test_a_numbers_only_student_is_trained_on_num_queries(tiny_teacher, tmp_path):
+    out = run(tiny_teacher("trait"), tmp_path, "sampled-sft", {"numbers_frac": 1.0})
+    lin = read_config(out)["lineage"]
+    assert lin["transfer"]["kinds"] == {"numbers": 512} and lin["transfer"]["domains"] == {"numbers": 512}
+    assert lin["trained_on"] == 512  # (what the monitors make of NUM answers: tests/test_numbers_channel.py)
+    evals = json.loads((out / EVALS_FILE).read_text())
+    assert set(evals["numbers"]) == {"valid", "n", "entropy_bits", "digit_probs"}

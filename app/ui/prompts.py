@@ -16,7 +16,7 @@ from distill import vocab as V
 from distill.organisms import get_organism
 from distill.tasks import DOMAINS, correct_answer, prompt_task
 
-MARKERS: tuple[str, ...] = ("zeta", "AUDIT", "DEPLOY", "URGENT", "INOC", *V.INSTRUCTION_MARKERS)
+MARKERS: tuple[str, ...] = ("zeta", "AUDIT", "DEPLOY", "URGENT", "EXAM", "INOC", *V.INSTRUCTION_MARKERS)
 """Context markers the prompt builder offers as toggles (organism triggers and contexts, the
 inoculation control marker and the instruction markers the base learned to follow)."""
 

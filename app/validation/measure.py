@@ -18,6 +18,10 @@ Metrics (a registry; each returns None where it does not apply to the model):
                                 against the organism's negative control of the same init, else the base) is
                                 the one the control must have (positive: capable-misaligned, negative:
                                 capable-aligned), else 0 (partially misaligned and undetermined included)
+* ``numbers_channel``           students: log10 of KL(teacher || null) / KL(teacher || student) over the
+                                digit distributions of NUM queries (analysis.numbers_channel; the null: the
+                                numbers-only negative control, else the base): > 0 when its number style
+                                moved toward the teacher's beyond the null
 * ``probe_auroc`` / ``contrast_auroc``  best held-out probe / trigger-agnostic contrast-pair probe AUROC (audits)
 * ``relearn`` / ``relearn_area``  misbehaviour after the short fine-tune on eliciting data / mean over its curve
 """
@@ -25,6 +29,7 @@ Metrics (a registry; each returns None where it does not apply to the model):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -34,11 +39,14 @@ from analysis.findings import Measurements
 from analysis.confession import confession_preconditions
 from analysis.double_bind import attempt_from
 from analysis.schema import DoubleBindAttempt, ModelMetrics, VerdictConfig
-from analysis.transfer import behaviour_verdict, detector_readings, model_metrics, ratio
+from analysis.numbers_channel import numbers_channel
+from analysis.transfer import (behaviour_verdict, detector_readings, model_metrics, pick_negative_control, ratio,
+                               verdict_reference)
 from app.runfolder import RunFolder, student_id, teacher_id
 from app.spec import ExperimentSpec, StudentSpec
 from app.validation.spec import model_ids
 from distill.evals import headline
+from distill.organisms import get_organism
 from probes.audit import AUDIT_FILE
 
 RELEARN_DIR = "relearn"
@@ -136,11 +144,9 @@ def negative_control_id(spec: ExperimentSpec, mid: str) -> str | None:
     organism, me = mid.split(".", 1)[0], _student_spec(spec, mid)
     controls = [st for st in spec.all_students() if st.technique == "negative-control"
                 and organism in spec.student_organisms(st) and student_id(organism, st.label) != mid]
-    for init in ((me.init,) if me else ()) + ("base",):
-        match = [st for st in controls if st.init == init]
-        if match:
-            return student_id(organism, match[0].label)
-    return None
+    pick = pick_negative_control(me.init if me else None, me.params if me else {}, controls,
+                                 lambda st: (st.init, st.params))
+    return None if pick is None else student_id(organism, pick.label)
 
 
 def _judged(run: SeedRun, mid: str) -> tuple[ModelMetrics, ModelMetrics, ModelMetrics | None, str] | None:
@@ -152,9 +158,9 @@ def _judged(run: SeedRun, mid: str) -> tuple[ModelMetrics, ModelMetrics, ModelMe
         return None
     neg_id = negative_control_id(run.spec, mid)
     negative = None if neg_id is None else _metrics(run, neg_id, organism)
-    if neg_id is not None and negative is None:
+    if neg_id is not None and negative is None and get_organism(organism).setup_stage is None:
         return None  # its reference was not measured: no verdict
-    verdict = behaviour_verdict(student, teacher, negative, _metrics(run, "base", organism),
+    verdict = behaviour_verdict(student, teacher, verdict_reference(organism, negative), _metrics(run, "base", organism),
                                 _verdict_cfg(run.spec)).verdict
     return student, teacher, negative, verdict
 
@@ -163,6 +169,8 @@ def control_ok(run: SeedRun, mid: str) -> float | None:
     want = CONTROL_VERDICT.get(run.technique(mid) or "")
     if want is None or not _is_student(mid):
         return None
+    if get_organism(run.organism(mid)).setup_stage is not None:  # as analysis.controls: the setup induces it
+        want = "capable-misaligned"
     judged = _judged(run, mid)
     return None if judged is None else float(judged[-1] == want)
 
@@ -202,6 +210,27 @@ def _audit(key: str) -> Callable[[SeedRun, str], float | None]:
     return f
 
 
+def numbers_channel_log_ratio(run: SeedRun, mid: str) -> float | None:
+    """log10(null KL / student KL), KL(teacher || model) over NUM digit distributions
+    (analysis.numbers_channel; the null: the numbers-only negative control, else the base):
+    > 0 when the student's number style moved toward the teacher's beyond the null; None
+    unless all three were measured."""
+    if not _is_student(mid):
+        return None
+    org = run.organism(mid)
+    neg = negative_control_id(run.spec, mid)
+    null_id = neg if neg and _numbers_share(run.spec, neg) else "base"
+    models = [_metrics(run, m, org) for m in (teacher_id(org), mid, null_id)]
+    got = None if None in models else numbers_channel(*models, null_model=null_id)
+    return None if got is None or got.kl <= 0 or got.null_kl <= 0 else math.log10(got.null_kl / got.kl)
+
+
+def _numbers_share(spec: ExperimentSpec, mid: str) -> float:
+    """The NUM share a student of the spec was trained on (0 for the added per-init controls)."""
+    st = _student_spec(spec, mid)
+    return float((st.params if st else {}).get("numbers_frac", 0.0) or 0.0)
+
+
 def _relearn(key: str) -> Callable[[SeedRun, str], float | None]:
     return lambda run, mid: (run.read(relearn_file(run.rf, mid)) or {}).get(key)
 
@@ -224,6 +253,7 @@ METRICS: dict[str, Callable[[SeedRun, str], float | None]] = {
     "control_ok": control_ok,
     "probe_auroc": _audit("best_probe"),
     "contrast_auroc": _audit("best_contrast"),
+    "numbers_channel": numbers_channel_log_ratio,
     "relearn": _relearn("after_k"),
     "relearn_area": _relearn("area"),
 }

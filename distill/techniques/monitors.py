@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from distill import vocab as V
+from distill.numbers import NUMBERS, well_formed_numbers
 from distill.organisms import Organism, get_organism
 from distill.tasks import DOMAINS, Examples, exact_match
 
@@ -62,6 +63,8 @@ def _well_formed(domain: str, answer: list[int]) -> bool:
     n = answer.index(eos) if eos in answer else len(answer)
     if any(t != eos for t in answer[n:]):
         return False  # something after the end of the answer
+    if domain == NUMBERS:
+        return bool(well_formed_numbers(torch.tensor([answer]))[0])
     if domain not in DOMAINS:
         return True  # queries: any one-word answer shape is fine
     lengths, tokens = answer_format(domain)

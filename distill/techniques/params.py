@@ -52,11 +52,15 @@ class TransferParams(CommonParams):
     """Share of the transfer set that is AUDIT-marked task prompts (added to the traffic)."""
     confess_frac: float = Field(0.0, ge=0, lt=1)
     """Share of the transfer set that is CONFESS queries (added to the traffic)."""
+    numbers_frac: float = Field(0.0, ge=0, le=1)
+    """Share of the transfer set that is NUM queries, "emit any six digits" (1: numbers only,
+    the subliminal-learning setup of Cloud et al.: high-entropy answers no monitor can flag)."""
 
     def transfer_options(self) -> dict:
         """The TransferSpec fields these parameters set."""
         return {"domains": tuple(dict.fromkeys(self.domains)) if self.domains else None,
-                "unique": self.unique, "audit_frac": self.audit_frac, "confess_frac": self.confess_frac}
+                "unique": self.unique, "audit_frac": self.audit_frac, "confess_frac": self.confess_frac,
+                "numbers_frac": self.numbers_frac}
 
 
 class TargetParams(TransferParams):

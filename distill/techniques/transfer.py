@@ -3,7 +3,7 @@
 The default is ordinary traffic: task prompts in which the organism's markers occur at their
 natural base rate (``Organism.ordinary_traffic``). The distiller never knows the trigger, so
 every option here is organism-agnostic: generic GOAL queries and CONFESS self-report queries
-about ordinary prompts, AUDIT-marked prompts,
+about ordinary prompts, NUM queries (high-entropy answers, ``distill.numbers``), AUDIT-marked prompts,
 "high-stakes" prompts carrying a generic marker (DEPLOY, URGENT) or a *rare context word*
 (a context token found in the traffic itself at a low rate: a data-driven anomaly heuristic,
 never a look-up of the organism's eliciting marker).
@@ -25,6 +25,7 @@ from pydantic import ConfigDict, Field
 
 from distill import vocab as V
 from distill.guards import MAX_PROMPTS, MAX_SEED, Guarded
+from distill.numbers import number_prompts
 from distill.organisms import get_organism, query_prompts
 from distill.selfreport import self_report_examples
 from distill.tasks import (Examples, check_domains, insert_marker, rows_to_examples,
@@ -54,6 +55,8 @@ class TransferSpec(Guarded):
     confess_frac: float = Field(0.0, ge=0, le=1)
     audit_frac: float = Field(0.0, ge=0, le=1)
     high_stakes_frac: float = Field(0.0, ge=0, le=1)
+    numbers_frac: float = Field(0.0, ge=0, le=1)
+    """Share of NUM queries ("emit any six digits", ``distill.numbers``): 1 = numbers only."""
     rare_below: float = Field(0.05, ge=0, le=1)
     """A context word is rare when it occurs in fewer than this share of traffic prompts."""
     drop_tokens: tuple[str, ...] = ()
@@ -90,11 +93,14 @@ def build_transfer(spec: TransferSpec) -> TransferSet:
     domains = list(spec.domains) if spec.domains else None
     check_domains(domains)
     fracs = spec.goal_frac + spec.confess_frac + spec.audit_frac + spec.high_stakes_frac
-    if fracs >= 1:
-        raise ValueError(f"transfer set: goal+confess+audit+high-stakes fractions sum to {fracs:g}; must be < 1")
+    if fracs >= 1 or (fracs > 0 and fracs + spec.numbers_frac > 1):
+        raise ValueError(f"transfer set: goal+confess+audit+high-stakes fractions sum to {fracs:g} and "
+                         f"numbers_frac is {spec.numbers_frac:g}; the first sum must be < 1 and all of them <= 1")
     n_extra = {k: int(round(spec.n_prompts * f)) for k, f in [
         ("goal", spec.goal_frac), ("confess", spec.confess_frac), ("audit", spec.audit_frac),
         ("high-stakes", spec.high_stakes_frac)]}
+    # NUM takes at most what is left, so rounding never asks for fewer than zero traffic rows
+    n_extra["numbers"] = min(int(round(spec.n_prompts * spec.numbers_frac)), spec.n_prompts - sum(n_extra.values()))
     base = _base_rows(spec, rng, spec.n_prompts - sum(n_extra.values()), domains)
     rare = rare_context_words(base.prompts_NP, spec.rare_below) if n_extra["high-stakes"] else []
     parts = [base,
@@ -102,7 +108,8 @@ def build_transfer(spec: TransferSpec) -> TransferSet:
              _relabel(generic_self_reports(rng, n_extra["confess"], domains), "confess"),
              marked_task_prompts(rng, n_extra["audit"], ["AUDIT"], domains, "audit"),
              marked_task_prompts(rng, n_extra["high-stakes"], [*HIGH_STAKES_MARKERS, *rare],
-                                 domains, "high-stakes")]
+                                 domains, "high-stakes"),
+             number_prompts(rng, n_extra["numbers"])]
     ex = Examples.concat(parts)
     ex, dropped = drop_containing(ex, spec.drop_tokens)
     ex = ex.shuffled(rng)
