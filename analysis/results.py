@@ -85,6 +85,8 @@ def write_results(run_dir: Path | str, results: AnalysisResults) -> Path:
 
 def load_results(run_dir: Path | str, problems: list[str] | None = None) -> AnalysisResults:
     """Everything under ``run_dir/analysis/``, validated; :class:`SchemaError` says what is wrong.
+    Results of models the experiment no longer has (``ExperimentInfo.student_order``; a run folder
+    whose spec changed) are left out.
 
     With a ``problems`` list (the app), a damaged or foreign student result is left out and
     its reason appended there instead (the report builder passes none: it refuses)."""
@@ -105,6 +107,15 @@ def load_results(run_dir: Path | str, problems: list[str] | None = None) -> Anal
     base = (read_json_model(folder / BASE_FILE, BaseResult, RESULTS_FORMAT, HINT).metrics
             if (folder / BASE_FILE).is_file() else {})
     rank = {name: i for i, name in enumerate(info.student_order)}
+    if rank:  # results of models no longer in the experiment (a run folder whose spec changed) stay out
+        stale = sorted(s.info.name for s in students if s.info.name not in rank)
+        students = [s for s in students if s.info.name in rank]
+        organisms = {s.info.organism for s in students}
+        stale += sorted(f"teacher {t.name}" for t in teachers if t.organism not in organisms)
+        teachers = [t for t in teachers if t.organism in organisms]
+        base = {o: m for o, m in base.items() if o in organisms}
+        if stale and problems is not None:
+            problems.append(f"{folder}: left out results of models not in the experiment: {', '.join(stale)}")
     students.sort(key=lambda s: (rank.get(s.info.name, len(rank)), s.info.name))
     try:
         return AnalysisResults(experiment=info, teachers={t.organism: t for t in teachers},

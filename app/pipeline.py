@@ -19,7 +19,7 @@ import json
 import shutil
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from analysis.results import BASE_FILE, TEACHERS_DIR
@@ -337,8 +337,10 @@ class Pipeline:
         for org, st in self.students():
             sid = student_id(org, st.label)
             twin = None if get_technique(st.technique).sees_teacher else trained.get(st.label)
+            stage = get_organism(org).setup_stage  # part of how the student is made (none: hash unchanged)
             h = content_hash("student", self.hashes[teacher_id(org)], st.model_dump(mode="json"),
-                             *([] if twin is None else [self.hashes[student_id(twin, st.label)]]))
+                             *([] if twin is None else [self.hashes[student_id(twin, st.label)]]),
+                             *([] if stage is None else [{"setup_stage": asdict(stage)}]))
             self.hashes[sid] = h
             if get_organism(org).setup_stage is None:  # a setup stage's weights are its organism's only
                 trained.setdefault(st.label, org)

@@ -203,6 +203,23 @@ def test_report_rebuilds_from_stored_results_alone(tmp_path):
     assert first.index.read_bytes() == html  # deterministic: same results, same bytes
 
 
+def test_results_of_models_no_longer_in_the_experiment_stay_out(tmp_path):
+    """A run folder whose spec dropped students (or an organism) keeps their old result files;
+    the report reads only the experiment's students (student_order) and their teachers."""
+    results = synthetic_results()
+    keep = results.students[:2]
+    info = results.experiment.model_copy(update={"student_order": [s.info.name for s in keep]})
+    write_results(tmp_path, AnalysisResults(experiment=info, teachers=results.teachers,
+                                            students=results.students, base=results.base))
+    got = load_results(tmp_path)
+    assert [s.info.name for s in got.students] == [s.info.name for s in keep]
+    assert set(got.teachers) == {s.info.organism for s in keep}
+    problems: list[str] = []
+    load_results(tmp_path, problems)
+    dropped = [s.info.name for s in results.students[2:]]
+    assert dropped and len(problems) == 1 and all(name in problems[0] for name in dropped)
+
+
 def test_base_metrics_round_trip(tmp_path):
     results = synthetic_results()
     write_results(tmp_path, AnalysisResults(experiment=results.experiment, teachers=results.teachers,
