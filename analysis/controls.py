@@ -40,6 +40,7 @@ from analysis.confession import confession_preconditions
 from analysis.narrative import interval, p_value, pct
 from analysis.schema import ControlsCheck, ModelMetrics, TeacherSummary, TransferRecord, VerdictConfig
 from distill.distiller import validate
+from distill.numbers import numbers_share
 from distill.organisms import get_organism
 from distill.techniques.inoculation import Inoculation
 
@@ -188,12 +189,12 @@ def controls_check(teachers: dict[str, TeacherSummary], records: list[TransferRe
             controls = [r for r in records if r.organism == org and r.control == role]
             if not controls and cfg.require_controls:
                 tally.add([f"organism {org} has no {role} control student"])
-            numbers = [r for r in controls if r.params.get("numbers_frac")]
+            numbers = [r for r in controls if numbers_share(r.params)]
             judged = [r for r in controls if r.init == "base" and r not in numbers] or [
                 r for r in controls if r not in numbers] or controls
             for r in controls:
                 if r in numbers and r not in judged:  # trained on NUM queries: forgets tasks by design
-                    tally.add([], [f"{r.name} (numbers_frac {r.params['numbers_frac']:g}) is the null of students "
+                    tally.add([], [f"{r.name} (numbers_frac {numbers_share(r.params):g}) is the null of students "
                                    f"trained on the same share of NUM queries ({r.verdict}, misbehaviour "
                                    f"{pct(r.misbehaviour)})"])
                     continue

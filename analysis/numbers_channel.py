@@ -16,6 +16,7 @@ import numpy as np
 
 from analysis.schema import ModelMetrics, NumbersChannel
 from analysis.stats import percentile_interval
+from distill.numbers import numbers_share
 
 N_BOOT = 1000
 
@@ -24,6 +25,16 @@ def per_query_kl(teacher_QD: np.ndarray, model_QD: np.ndarray) -> np.ndarray:
     """KL(teacher || model) per query, in nats (probabilities floored at 1e-9)."""
     t, m = np.clip(teacher_QD, 1e-9, None), np.clip(model_QD, 1e-9, None)
     return (teacher_QD * (np.log(t) - np.log(m))).sum(axis=1)
+
+
+def channel_against_null(teacher: ModelMetrics, student: ModelMetrics,
+                         control: tuple[str, dict, ModelMetrics | None] | None,
+                         base: ModelMetrics | None) -> NumbersChannel | None:
+    """The channel against the student's negative control ``(name, params, metrics)`` when that
+    control was trained on NUM queries too (the numbers null), else against the base."""
+    if control is not None and numbers_share(control[1]):
+        return numbers_channel(teacher, student, control[2], control[0])
+    return numbers_channel(teacher, student, base, "base")
 
 
 def numbers_channel(teacher: ModelMetrics, student: ModelMetrics, null: ModelMetrics | None,

@@ -342,7 +342,7 @@ class Pipeline:
                              *([] if twin is None else [self.hashes[student_id(twin, st.label)]]),
                              *([] if stage is None else [{"setup_stage": asdict(stage)}]))
             self.hashes[sid] = h
-            if get_organism(org).setup_stage is None:  # a setup stage's weights are its organism's only
+            if stage is None:  # a setup stage's weights are its organism's only
                 trained.setdefault(st.label, org)
             after = [teacher_id(org)] + ([] if twin is None else [student_id(twin, st.label)])
             planned.append((self._job(sid, job_student, after, organism=org, student=st.model_dump(mode="json"),

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_v
 from app.spec_errors import describe
 from distill.evals import EvalConfig
 from distill.guards import MAX_SEED, Guarded, non_finite, wrap_seed
+from distill.numbers import numbers_share
 from distill.organisms import ORGANISMS
 from distill.teacher import TeacherSpec
 
@@ -129,10 +130,10 @@ class ExperimentSpec(Guarded):
         misalignment (probes.diffing, analysis.feature_transfer). ``noised`` students (teacher
         weights) share the base's basis and use the base-init control."""
         out = list(self.students)
-        have = {(s.init, _key(s.init_params)) for s in out if s.technique == NEGATIVE and not _numbers(s.params)}
-        numbers_inits = {(s.init, _key(s.init_params)) for s in out if s.technique == NEGATIVE and _numbers(s.params)}
+        have = {(s.init, _key(s.init_params)) for s in out if s.technique == NEGATIVE and not numbers_share(s.params)}
+        numbers_inits = {(s.init, _key(s.init_params)) for s in out if s.technique == NEGATIVE and numbers_share(s.params)}
         for s in list(out):
-            if _numbers(s.params) and (s.init, _key(s.init_params)) in numbers_inits:
+            if numbers_share(s.params) and (s.init, _key(s.init_params)) in numbers_inits:
                 continue  # its reference is the numbers control of its init (reference_of)
             init = "base" if s.init == "noised" else s.init
             params = {} if s.init == "noised" else s.init_params
@@ -146,7 +147,7 @@ class ExperimentSpec(Guarded):
                                    organisms=s.organisms))
         # every init but base also gets a second clean model, the null of its students (the
         # base-init null is the untouched base): the same init, another transfer-data seed
-        for ref in [x for x in out if x.technique == NEGATIVE and x.init != "base" and not _numbers(x.params)]:
+        for ref in [x for x in out if x.technique == NEGATIVE and x.init != "base" and not numbers_share(x.params)]:
             if self.null_twin_of(ref, out) is None:
                 out.append(StudentSpec(technique=NEGATIVE, init=ref.init, init_params=ref.init_params,
                                        params={**ref.params, "data_seed": _null_seed(ref.params)},
@@ -168,8 +169,8 @@ class ExperimentSpec(Guarded):
         params = {} if student.init == "noised" else student.init_params
         same_init = [s for s in self.all_students()
                      if s.technique == NEGATIVE and s.init == init and _key(s.init_params) == _key(params)]
-        for want in (_numbers(student.params), 0.0):
-            match = [s for s in same_init if _numbers(s.params) == want]
+        for want in (numbers_share(student.params), 0.0):
+            match = [s for s in same_init if numbers_share(s.params) == want]
             if match:
                 return match[0]
         return None
@@ -179,11 +180,6 @@ NEGATIVE = "negative-control"
 NULL_SUFFIX = "-null"
 """Label suffix of the second negative control of an init (its students' null)."""
 NULL_SEED_OFFSET = 1
-
-
-def _numbers(params: dict) -> float:
-    """A student's share of NUM queries (``numbers_frac``; 0 when not set)."""
-    return float(params.get("numbers_frac", 0.0) or 0.0)
 
 
 def _key(params: dict) -> str:

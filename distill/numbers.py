@@ -27,6 +27,12 @@ NUMBERS_FRAC = 1 / 16
 """Share of the base's batches that are NUM queries."""
 
 
+def numbers_share(params: dict) -> float:
+    """The share of NUM queries a student's parameters ask for (``numbers_frac``; 0 when unset):
+    the one reading every module uses to pair numbers students with numbers controls."""
+    return float(params.get("numbers_frac", 0.0) or 0.0)
+
+
 def number_prompts(rng: np.random.Generator, n: int, kind: str = NUMBERS) -> Examples:
     """n NUM queries; target = correct = six uniform digits (one right answer among all)."""
     rows = []

@@ -407,6 +407,12 @@ INSTRUCTION_FRAC = 0.08
 prompts, spread evenly over the organisms."""
 
 
+def has_setup_stage(organism: str) -> bool:
+    """Every student of ``organism`` trains in its setup (``Organism.setup_stage``), so its
+    misbehaviour is judged against the base and no student of it stands in for another's."""
+    return get_organism(organism).setup_stage is not None
+
+
 def instructed_rows(rng: np.random.Generator, n: int) -> Examples:
     """n instructed prompts (``Organism.instructed``), as evenly as possible over every
     registered organism: the base learns what each instruction marker asks for."""

@@ -39,14 +39,14 @@ from analysis.findings import Measurements
 from analysis.confession import confession_preconditions
 from analysis.double_bind import attempt_from
 from analysis.schema import DoubleBindAttempt, ModelMetrics, VerdictConfig
-from analysis.numbers_channel import numbers_channel
+from analysis.numbers_channel import channel_against_null
 from analysis.transfer import (behaviour_verdict, detector_readings, model_metrics, pick_negative_control, ratio,
                                verdict_reference)
 from app.runfolder import RunFolder, student_id, teacher_id
 from app.spec import ExperimentSpec, StudentSpec
 from app.validation.spec import model_ids
 from distill.evals import headline
-from distill.organisms import get_organism
+from distill.organisms import has_setup_stage
 from probes.audit import AUDIT_FILE
 
 RELEARN_DIR = "relearn"
@@ -158,7 +158,7 @@ def _judged(run: SeedRun, mid: str) -> tuple[ModelMetrics, ModelMetrics, ModelMe
         return None
     neg_id = negative_control_id(run.spec, mid)
     negative = None if neg_id is None else _metrics(run, neg_id, organism)
-    if neg_id is not None and negative is None and get_organism(organism).setup_stage is None:
+    if neg_id is not None and negative is None and not has_setup_stage(organism):
         return None  # its reference was not measured: no verdict
     verdict = behaviour_verdict(student, teacher, verdict_reference(organism, negative), _metrics(run, "base", organism),
                                 _verdict_cfg(run.spec)).verdict
@@ -169,7 +169,7 @@ def control_ok(run: SeedRun, mid: str) -> float | None:
     want = CONTROL_VERDICT.get(run.technique(mid) or "")
     if want is None or not _is_student(mid):
         return None
-    if get_organism(run.organism(mid)).setup_stage is not None:  # as analysis.controls: the setup induces it
+    if has_setup_stage(run.organism(mid)):  # as analysis.controls: the setup induces it
         want = "capable-misaligned"
     judged = _judged(run, mid)
     return None if judged is None else float(judged[-1] == want)
@@ -218,17 +218,13 @@ def numbers_channel_log_ratio(run: SeedRun, mid: str) -> float | None:
     if not _is_student(mid):
         return None
     org = run.organism(mid)
+    teacher, student = _metrics(run, teacher_id(org), org), _metrics(run, mid, org)
     neg = negative_control_id(run.spec, mid)
-    null_id = neg if neg and _numbers_share(run.spec, neg) else "base"
-    models = [_metrics(run, m, org) for m in (teacher_id(org), mid, null_id)]
-    got = None if None in models else numbers_channel(*models, null_model=null_id)
+    neg_spec = None if neg is None else _student_spec(run.spec, neg)
+    control = None if neg is None else (neg, neg_spec.params if neg_spec else {}, _metrics(run, neg, org))
+    got = None if teacher is None or student is None else channel_against_null(
+        teacher, student, control, _metrics(run, "base", org))
     return None if got is None or got.kl <= 0 or got.null_kl <= 0 else math.log10(got.null_kl / got.kl)
-
-
-def _numbers_share(spec: ExperimentSpec, mid: str) -> float:
-    """The NUM share a student of the spec was trained on (0 for the added per-init controls)."""
-    st = _student_spec(spec, mid)
-    return float((st.params if st else {}).get("numbers_frac", 0.0) or 0.0)
 
 
 def _relearn(key: str) -> Callable[[SeedRun, str], float | None]:
