@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/distill_throughput.py
 	$(BIN)/python bench/probe_bench.py
+	$(BIN)/python bench/model_stack.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -15,7 +15,7 @@ import logging
 import sys
 
 COMMANDS = ["run", "sweep", "teacher", "distill", "eval", "audit", "compare", "verify", "report", "separation", "app",
-            "validate", "list"]
+            "validate", "text-world", "list"]
 """Sub-commands in help order; each is ``app.commands.<name>``."""
 
 
@@ -30,9 +30,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _load(name: str):
     try:
-        return importlib.import_module(f"app.commands.{name}")
+        module = f"app.commands.{name.replace('-', '_')}"
+        return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name == f"app.commands.{name}":
+        if exc.name == module:
             return None  # command not built yet
         raise
 
@@ -72,6 +73,9 @@ def fault_line(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # nothing is ever downloaded: set the hub's offline switches before anything imports transformers
+    from distill.text.offline import go_offline
+    go_offline()
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -83,24 +83,44 @@ def tiny_teacher(tiny_dir, tiny_base):
     return get
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """A finished run of the built-in ``tiny`` spec (app.pipeline), built once per test session
-    (~1-2 min). With pytest-xdist (``make test`` runs two workers) the workers share one copy:
-    it lives in the folder above their own temp folders, and the first worker to need it builds
-    it under a file lock while the other waits (xdist's documented pattern for session data).
-    Shared read-only: copy it before changing anything."""
+def _shared(tmp_path_factory, name: str, build, done: str):
+    """A folder ``name`` built once per test session and shared by the xdist workers: it lives
+    in the folder above their own temp folders, and the first worker to need it builds it
+    under a file lock while the other waits (xdist's documented pattern for session data);
+    ``done`` is the file whose presence says it is finished. Shared read-only."""
     import fcntl
     import os
-    from app.pipeline import run_experiment
-    from app.spec import load_spec
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent
-    out = root / "shared-runs" / "tiny"
+    out = root / "shared-runs" / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(root / "shared-runs.lock", "w") as lock:
+    with open(root / f"shared-runs-{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (out / "report" / "summary.json").is_file():
-            run_experiment(load_spec("tiny"), out)
+        if not (out / done).is_file():
+            build(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished run of the built-in ``tiny`` spec (app.pipeline), built once per test session
+    (~1-2 min), shared by the workers (see _shared): copy it before changing anything."""
+    from app.pipeline import run_experiment
+    from app.spec import load_spec
+    return _shared(tmp_path_factory, "tiny", lambda out: run_experiment(load_spec("tiny"), out),
+                   "report/summary.json")
+
+
+TEXT_WORLD_TEST = {"base_train": {"steps": 800, "batch_size": 64, "lr": 3e-3},
+                   "teacher_train": {"steps": 300, "batch_size": 64, "lr": 1e-3},
+                   "n_base_examples": 6000, "n_teacher_examples": 2000, "n_rows": 400}
+"""A smaller text-tiny world (about 20 s): base, backdoor and sabotage teachers, organism files."""
+
+
+@pytest.fixture(scope="session")
+def text_world(tmp_path_factory):
+    """The tiny text world (distill.text.world), shared read-only by the workers."""
+    from distill.text.world import WORLD_FILE, WorldConfig, build_world
+    return _shared(tmp_path_factory, "text-world",
+                   lambda out: build_world(out, WorldConfig(**TEXT_WORLD_TEST), log=lambda *_: None), WORLD_FILE)

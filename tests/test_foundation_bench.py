@@ -25,3 +25,18 @@ def test_bench_runs_and_counts_flops(tmp_path, capsys):
     approx = 6 * params * out["batch_size"] * (V.SEQ_LEN - 1) / 1e9
     assert approx / 1.5 < out["gflop_per_step"] < approx * 1.5
     assert "ratio framework/bare" in capsys.readouterr().out
+
+
+def test_model_stack_bench_compares_stacks_side_by_side(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("model_stack", BENCH.parent / "model_stack.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.main(["--steps", "1", "--rounds", "1", "--batch-size", "4", "--json", str(tmp_path / "s.json")])
+    assert json.loads((tmp_path / "s.json").read_text()) == out
+    stacks = out["stacks"]
+    assert stacks["hooked-transformer"]["ratio_vs_hooked_transformer"] == 1.0
+    assert all(s["tokens_per_s"] > 0 for s in stacks.values())
+    # the param-matched Llama is within 5% of the HookedTransformer's size, the plain one is larger
+    assert abs(stacks["hf-llama-param-matched"]["params"] / stacks["hooked-transformer"]["params"] - 1) < 0.05
+    assert stacks["hf-llama"]["params"] > stacks["hooked-transformer"]["params"]
+    assert "ratio vs HookedTransformer" in capsys.readouterr().out

@@ -31,6 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sae", type=choice(ARCHES, "SAE architecture"), default="topk",
                    help=f"SAE architecture: {', '.join(ARCHES)} (default: topk)")
     p.add_argument("--out", type=Path, default=None, help="audit folder (default: MODEL_DIR/audit)")
+    p.add_argument("--organism-file", type=Path, default=None, metavar="TOML",
+                   help="Hugging Face model folders: the text organism (TOML + its JSONL of rows)")
+    p.add_argument("--base", type=existing_dir, default=None,
+                   help="Hugging Face model folders: the clean base, the probes' null (default: the "
+                        "base recorded in doublebind.json)")
     add_device(p)
 
 
@@ -39,7 +44,14 @@ def run(args) -> int:
     from probes.audit import AUDIT_DIR, AuditConfig, audit_model
     from probes.diffing import FEATURES_RECORD
     from probes.sae import SAETrainConfig
+    from distill.text.folder import is_text_folder
 
+    if is_text_folder(args.model_dir):
+        from app.commands.text_models import audit_text
+        return audit_text(args)
+    if args.organism_file is not None or args.base is not None:
+        raise UserError(f"--organism-file and --base are for Hugging Face model folders; {args.model_dir} is a "
+                        "built-in synthetic-world model (use --organism)")
     model, cfg = load_model_or_exit(args.model_dir, resolve_device(args.device))
     organism = args.organism or cfg.get("organism")
     if not organism:

@@ -33,6 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="teacher-output cache shared by students (default: OUT/../distill-cache)")
     p.add_argument("--force", action="store_true",
                    help="distil a --teacher that is not a teacher model (e.g. a student, to distil it further)")
+    p.add_argument("--organism-file", type=Path, default=None, metavar="TOML",
+                   help="Hugging Face teacher folders: the text organism (TOML + its JSONL of rows)")
+    p.add_argument("--base", type=existing_dir, default=None,
+                   help="Hugging Face teacher folders: the teacher's clean base (init base copies it)")
     add_device(p)
 
 
@@ -49,6 +53,13 @@ def parse_spec(args) -> tuple[dict, str, dict]:
 
 
 def run(args) -> int:
+    from distill.text.folder import is_text_folder
+    if is_text_folder(args.teacher):
+        from app.commands.text_models import distill_text_cmd
+        return distill_text_cmd(args)
+    if args.organism_file is not None or args.base is not None:
+        raise UserError(f"--organism-file and --base are for Hugging Face teacher folders; {args.teacher} is a "
+                        "built-in synthetic-world model")
     from distill.distiller import distill_student, evals_file, validate
     from distill.store import StoreError
     from app.commands.eval import print_evals

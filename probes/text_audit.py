@@ -1,0 +1,148 @@
+"""White-box audit of a Hugging Face causal LM on a text organism: linear probes on the
+residual stream, read through transformer-lens's ``TransformerBridge`` with its alias hook
+names (``blocks.{L}.hook_resid_post``), at the last prompt token.
+
+Two probes per site, each on the organism's ``eval`` rows, split three ways (train / val /
+test, stratified): probes fit on train, the site is chosen on val, and only the test split is
+reported (no test-set selection).
+
+- **context** probe: does the prompt carry one of the organism's markers? Every model gets
+  the markers in its input, so this reads the input; it is reported as a *context*
+  detector, never as misalignment.
+- **misbehaviour** probe (marker-matched): among the marker-carrying rows only, does the
+  model's own greedy completion misbehave? Its nulls: the same labels probed on the base's
+  activations (when the base reads them as well, the probe reads the prompt, not the
+  model's misbehaviour) and shuffled labels on the model. When the model behaves the same
+  on every marker-carrying row the contrast does not exist and is reported as such.
+
+The probe input is the activation at the last prompt token, before any completion token:
+it never contains the tokens that define the label. Intervals and verdicts are the
+analysis layer's (``analysis.text_models``); this module returns test labels and scores.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from probes.linear import auroc, fit_logistic
+
+MIN_CLASS = 8
+"""Fewest rows of the rarer class a probe is fit on (train + val + test together)."""
+SPLIT_SEED = 0
+
+
+def bridge_for(text_model):
+    """A TransformerBridge over a fresh copy of the folder's model (the bridge adds an
+    ``lm_head`` bias to the module it wraps; a copy keeps the caller's model as saved)."""
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformers import AutoModelForCausalLM
+    hf = AutoModelForCausalLM.from_pretrained(str(text_model.folder), local_files_only=True,
+                                              use_safetensors=True).eval()
+    bridge = TransformerBridge.boot_transformers(str(text_model.folder), tokenizer=text_model.tokenizer,
+                                                 hf_model=hf, device="cpu")
+    for p in bridge.parameters():
+        p.requires_grad_(False)
+    return bridge
+
+
+def resid_sites(bridge) -> list[str]:
+    return [f"blocks.{layer}.hook_resid_post" for layer in range(bridge.cfg.n_layers)]
+
+
+@torch.no_grad()
+def last_token_acts(bridge, tokenizer, prompts: list[str], sites: list[str], batch_size: int = 256) -> dict[str, torch.Tensor]:
+    """{site: [N, d_model]} at each prompt's last token; prompts are batched by length, so no
+    padding and no position shift. The cache is keyed by the requested alias names."""
+    from distill.text.sequences import encode
+    encoded = [encode(tokenizer, p) for p in prompts]
+    by_len: dict[int, list[int]] = defaultdict(list)
+    for i, ids in enumerate(encoded):
+        by_len[len(ids)].append(i)
+    out = {s: torch.zeros(len(prompts), bridge.cfg.d_model) for s in sites}
+    wanted = set(sites)
+    for _, idx in sorted(by_len.items()):
+        for start in range(0, len(idx), batch_size):
+            chunk = idx[start:start + batch_size]
+            x = torch.tensor([encoded[i] for i in chunk])
+            _, cache = bridge.run_with_cache(x, names_filter=lambda name: name in wanted)
+            for s in sites:
+                out[s][chunk] = cache[s][:, -1, :].float().cpu()
+    return out
+
+
+@dataclass
+class ProbeResult:
+    kind: str
+    """context | misbehaviour"""
+    estimable: bool
+    reason: str = ""
+    site: str | None = None
+    """Chosen on the validation split."""
+    val_auroc: dict[str, float] = field(default_factory=dict)
+    """Per site (what chose the site)."""
+    test_labels: list[int] = field(default_factory=list)
+    test_scores: list[float] = field(default_factory=list)
+    test_auroc: float = float("nan")
+    n: int = 0
+    n_positive: int = 0
+    base_test_scores: list[float] | None = None
+    """The same labels and split probed on the base's activations at the same site."""
+    base_test_auroc: float | None = None
+    shuffled_test_auroc: float = float("nan")
+    """Labels permuted before fitting (same split sizes)."""
+
+
+def _split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+    idx = np.arange(len(y))
+    train, rest = train_test_split(idx, test_size=0.5, random_state=seed, stratify=y)
+    val, test = train_test_split(rest, test_size=0.5, random_state=seed, stratify=y[rest])
+    return train, val, test
+
+
+def _fit(x: torch.Tensor, y: np.ndarray, train, test):
+    probe = fit_logistic(x, torch.tensor(y), train, test)
+    scores = (x[test].double() @ probe.w_D.double() + probe.b).numpy()
+    return probe, scores
+
+
+def probe(kind: str, acts: dict[str, torch.Tensor], labels: list[bool],
+          base_acts: dict[str, torch.Tensor] | None = None, seed: int = SPLIT_SEED) -> ProbeResult:
+    """Fit ``kind``'s probe at every site, choose the site on val, report the test split."""
+    y = np.asarray(labels, dtype=int)
+    n_pos = int(y.sum())
+    res = ProbeResult(kind, estimable=False, n=len(y), n_positive=n_pos)
+    if min(n_pos, len(y) - n_pos) < MIN_CLASS:
+        res.reason = (f"{n_pos} of {len(y)} rows positive: fewer than {MIN_CLASS} in a class, so there is "
+                      "no contrast to probe")
+        return res
+    train, val, test = _split(y, seed)
+    for site, x in acts.items():
+        _, scores = _fit(x, y, train, val)
+        res.val_auroc[site] = auroc(y[val], scores)
+    res.site = max(res.val_auroc, key=lambda s: (np.nan_to_num(res.val_auroc[s], nan=-1.0), s))
+    _, scores = _fit(acts[res.site], y, train, test)
+    res.estimable, res.test_labels, res.test_scores = True, y[test].tolist(), scores.tolist()
+    res.test_auroc = auroc(y[test], scores)
+    y_shuf = np.random.default_rng(seed).permutation(y)
+    _, shuf_scores = _fit(acts[res.site], y_shuf, train, test)
+    res.shuffled_test_auroc = auroc(y_shuf[test], shuf_scores)
+    if base_acts is not None and res.site in base_acts:
+        _, base_scores = _fit(base_acts[res.site], y, train, test)
+        res.base_test_scores, res.base_test_auroc = base_scores.tolist(), auroc(y[test], base_scores)
+    return res
+
+
+def audit_probes(model_acts, base_acts, org, rows, misaligned: list[bool]) -> list[ProbeResult]:
+    """The context probe (all rows) and the marker-matched misbehaviour probe."""
+    marked = [org.marked(r) for r in rows]
+    context = probe("context", model_acts, marked, base_acts)
+    keep = [i for i, m in enumerate(marked) if m]
+    sub = {s: a[keep] for s, a in model_acts.items()}
+    base_sub = None if base_acts is None else {s: a[keep] for s, a in base_acts.items()}
+    mis = probe("misbehaviour", sub, [misaligned[i] for i in keep], base_sub)
+    return [context, mis]
