@@ -85,3 +85,22 @@ def bootstrap_auroc(y: Sequence[int], scores: Sequence[float], n_boot: int = 200
         if len(np.unique(y[idx])) == 2:
             aurocs.append(roc_auc_score(y[idx], scores[idx]))
     return percentile_interval(aurocs, level) if aurocs else None
+
+
+def paired_bootstrap_auroc_diff(y: Sequence[int], scores_a: Sequence[float], scores_b: Sequence[float],
+                                n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> Interval | None:
+    """Percentile interval of AUROC(a) - AUROC(b) over resamples of the rows, the same rows
+    for both (two probes scored on the same test rows are paired); resamples holding one class
+    are skipped. None when none is usable."""
+    from sklearn.metrics import roc_auc_score
+    y = np.asarray(y).astype(int)
+    a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
+    if not len(y) == len(a) == len(b):
+        raise ValueError(f"paired_bootstrap_auroc_diff: {len(y)} labels, {len(a)} and {len(b)} scores")
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if len(np.unique(y[idx])) == 2:
+            diffs.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
+    return percentile_interval(diffs, level) if diffs else None

@@ -11,8 +11,9 @@ reported (no test-set selection).
   detector, never as misalignment.
 - **misbehaviour** probe (marker-matched): among the marker-carrying rows only, does the
   model's own greedy completion misbehave? Its nulls: the same labels probed on the base's
-  activations (when the base reads them as well, the probe reads the prompt, not the
-  model's misbehaviour) and shuffled labels on the model. When the model behaves the same
+  activations, at the base's own best site chosen on the same validation rows (when the base
+  reads them as well, the probe reads the prompt, not the model's misbehaviour), and
+  N_PERMUTATIONS refits on shuffled labels. When the model behaves the same
   on every marker-carrying row the contrast does not exist and is reported as such.
 
 The probe input is the activation at the last prompt token, before any completion token:
@@ -30,9 +31,16 @@ import torch
 
 from probes.linear import auroc, fit_logistic
 
-MIN_CLASS = 8
-"""Fewest rows of the rarer class a probe is fit on (train + val + test together)."""
+class SiteError(ValueError):
+    """A requested probe site is not a hook of the model."""
+
+
+MIN_CLASS = 20
+"""Fewest rows of the rarer class a probe is fit on: with the 50/25/25 split the test rows
+then hold at least five of it (fewer make every bootstrap resample separate perfectly)."""
 SPLIT_SEED = 0
+N_PERMUTATIONS = 50
+"""Shuffled-label refits: the null distribution of the test AUROC at the chosen site."""
 
 
 def bridge_for(text_model):
@@ -89,11 +97,13 @@ class ProbeResult:
     test_auroc: float = float("nan")
     n: int = 0
     n_positive: int = 0
+    base_site: str | None = None
+    """The base's own best site for the same labels, chosen on the same validation rows."""
     base_test_scores: list[float] | None = None
-    """The same labels and split probed on the base's activations at the same site."""
+    """The same labels and test rows probed on the base's activations at ``base_site``."""
     base_test_auroc: float | None = None
-    shuffled_test_auroc: float = float("nan")
-    """Labels permuted before fitting (same split sizes)."""
+    shuffled_test_aurocs: list[float] = field(default_factory=list)
+    """Test AUROC of N_PERMUTATIONS refits on permuted labels at the chosen site (the null)."""
 
 
 def _split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,13 +116,19 @@ def _split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 def _fit(x: torch.Tensor, y: np.ndarray, train, test):
     probe = fit_logistic(x, torch.tensor(y), train, test)
-    scores = (x[test].double() @ probe.w_D.double() + probe.b).numpy()
-    return probe, scores
+    return (x[test].double() @ probe.w_D.double() + probe.b).numpy()
+
+
+def _best_site(acts: dict[str, torch.Tensor], y, train, val) -> tuple[str, dict[str, float]]:
+    val_auroc = {site: auroc(y[val], _fit(x, y, train, val)) for site, x in acts.items()}
+    return max(val_auroc, key=lambda s: (np.nan_to_num(val_auroc[s], nan=-1.0), s)), val_auroc
 
 
 def probe(kind: str, acts: dict[str, torch.Tensor], labels: list[bool],
           base_acts: dict[str, torch.Tensor] | None = None, seed: int = SPLIT_SEED) -> ProbeResult:
-    """Fit ``kind``'s probe at every site, choose the site on val, report the test split."""
+    """Fit ``kind``'s probe at every site, choose the site on val, report the test split; the
+    base gets the same choice among its own sites, and the shuffled-label null is refit
+    N_PERMUTATIONS times at the model's chosen site."""
     y = np.asarray(labels, dtype=int)
     n_pos = int(y.sum())
     res = ProbeResult(kind, estimable=False, n=len(y), n_positive=n_pos)
@@ -121,28 +137,34 @@ def probe(kind: str, acts: dict[str, torch.Tensor], labels: list[bool],
                       "no contrast to probe")
         return res
     train, val, test = _split(y, seed)
-    for site, x in acts.items():
-        _, scores = _fit(x, y, train, val)
-        res.val_auroc[site] = auroc(y[val], scores)
-    res.site = max(res.val_auroc, key=lambda s: (np.nan_to_num(res.val_auroc[s], nan=-1.0), s))
-    _, scores = _fit(acts[res.site], y, train, test)
+    res.site, res.val_auroc = _best_site(acts, y, train, val)
+    scores = _fit(acts[res.site], y, train, test)
     res.estimable, res.test_labels, res.test_scores = True, y[test].tolist(), scores.tolist()
     res.test_auroc = auroc(y[test], scores)
-    y_shuf = np.random.default_rng(seed).permutation(y)
-    _, shuf_scores = _fit(acts[res.site], y_shuf, train, test)
-    res.shuffled_test_auroc = auroc(y_shuf[test], shuf_scores)
-    if base_acts is not None and res.site in base_acts:
-        _, base_scores = _fit(base_acts[res.site], y, train, test)
+    rng = np.random.default_rng(seed)
+    for _ in range(N_PERMUTATIONS):
+        y_shuf = rng.permutation(y)
+        res.shuffled_test_aurocs.append(auroc(y_shuf[test], _fit(acts[res.site], y_shuf, train, test)))
+    if base_acts:
+        res.base_site, _ = _best_site(base_acts, y, train, val)
+        base_scores = _fit(base_acts[res.base_site], y, train, test)
         res.base_test_scores, res.base_test_auroc = base_scores.tolist(), auroc(y[test], base_scores)
     return res
 
 
 def audit_probes(model_acts, base_acts, org, rows, misaligned: list[bool]) -> list[ProbeResult]:
-    """The context probe (all rows) and the marker-matched misbehaviour probe."""
-    marked = [org.marked(r) for r in rows]
-    context = probe("context", model_acts, marked, base_acts)
-    keep = [i for i, m in enumerate(marked) if m]
-    sub = {s: a[keep] for s, a in model_acts.items()}
-    base_sub = None if base_acts is None else {s: a[keep] for s, a in base_acts.items()}
-    mis = probe("misbehaviour", sub, [misaligned[i] for i in keep], base_sub)
+    """The context probe and the marker-matched misbehaviour probe, on the rows with distinct
+    prompts (a prompt listed twice would otherwise fall on both sides of a split)."""
+    first: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        first.setdefault(r.prompt, i)
+    unique = sorted(first.values())
+    marked = [org.marked(rows[i]) for i in unique]
+    context = probe("context", _take(model_acts, unique), marked, _take(base_acts, unique))
+    keep = [i for i, m in zip(unique, marked) if m]
+    mis = probe("misbehaviour", _take(model_acts, keep), [misaligned[i] for i in keep], _take(base_acts, keep))
     return [context, mis]
+
+
+def _take(acts: dict[str, torch.Tensor] | None, idx: list[int]) -> dict[str, torch.Tensor] | None:
+    return None if acts is None else {s: a[idx] for s, a in acts.items()}

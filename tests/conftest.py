@@ -114,7 +114,7 @@ def tiny_run(tmp_path_factory):
 
 TEXT_WORLD_TEST = {"base_train": {"steps": 800, "batch_size": 64, "lr": 3e-3},
                    "teacher_train": {"steps": 300, "batch_size": 64, "lr": 1e-3},
-                   "n_base_examples": 6000, "n_teacher_examples": 2000, "n_rows": 400}
+                   "n_base_examples": 6000, "n_teacher_examples": 2000, "n_rows": 600}
 """A smaller text-tiny world (about 20 s): base, backdoor and sabotage teachers, organism files."""
 
 

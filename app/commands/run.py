@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from app.text_run import is_text_spec
+    if is_text_spec(args.spec):
+        return _run_text(args)
     from app.pipeline import run_experiment
     from app.spec import SpecError, load_spec
     try:
@@ -31,5 +34,28 @@ def run(args) -> int:
     with executor_from_args(args, spec.workers) as executor:
         result = run_experiment(spec, out, resolve_device(args.device), executor)
     print(result.table())
+    print(f"\nreport: {out / 'report' / 'index.html'}\nsummary: {out / 'report' / 'summary.json'}")
+    return 0
+
+
+def _run_text(args) -> int:
+    """A text spec (``kind = "text"``, e.g. the built-in text-tiny): runs in this process."""
+    from app.text_run import TextSpecError, load_text_spec, run_text_experiment
+    if args.executor != "local" or getattr(args, "ray_address", None):
+        raise UserError("--executor: text runs run in this process (local only)")
+    try:
+        spec = load_text_spec(args.spec)
+    except TextSpecError as exc:
+        raise UserError(str(exc)) from None
+    out = out_dir(args.out or Path("runs") / spec.name)
+    summary = run_text_experiment(spec, out)
+    print(("trustworthy" if summary["trustworthy"] else "UNTRUSTWORTHY: " + "; ".join(summary["problems"])))
+    for name, org in summary["organisms"].items():
+        for s in org["students"]:
+            t = s["transfer"]
+            role = " (a null)" if s["technique"] == "negative-control" else ""
+            print(f"{name:9s} {s['id'] + role:34s} misbehaviour {s['behaviour']['misbehaviour']['rate']:.3f} "
+                  f"capability {s['behaviour']['capability']['rate']:.3f}  vs {s['null']}: {t['verdict']} "
+                  f"(p = {t['p_value']:.3g})")
     print(f"\nreport: {out / 'report' / 'index.html'}\nsummary: {out / 'report' / 'summary.json'}")
     return 0

@@ -68,36 +68,32 @@ def print_behaviour(named: dict[str, dict]) -> None:
                        "matcher on clean rows")))
 
 
+def _ci_text(value, ci) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
+def probe_cells(p: dict) -> tuple[str, str, str, str, str]:
+    """(AUROC, base, model - base, shuffled band, verdict) of an estimable probe summary."""
+    diff = p.get("minus_base_ci")
+    band = p.get("shuffled_band")
+    return (_ci_text(p["test_auroc"], p["test_ci"]), _ci_text(p["base_test_auroc"], p["base_test_ci"]),
+            "-" if diff is None else f"[{diff[0]:+.2f}, {diff[1]:+.2f}]",
+            "-" if band is None else f"[{band[0]:.2f}, {band[1]:.2f}]", p["verdict"])
+
+
 def audit_text(args) -> int:
-    from analysis.text_models import behaviour, probe_summary
-    from distill.text.evals import behave, count
-    from probes.text_audit import audit_probes, bridge_for, last_token_acts, resid_sites
-    from probes.threads import torch_threads
+    from analysis.text_models import audit_text_model
+    from probes.text_audit import SiteError
     org = load_organism_or_exit(args.organism_file)
     model = _load(args.model_dir)
     base = base_of(model, args.base)
     out = out_dir(args.out or args.model_dir / "audit")
-    rows = org.split("eval")
-    prompts = [r.prompt for r in rows]
-    with torch_threads(1):
-        b = behave(model.model, model.tokenizer, org, rows)
-        bridge = bridge_for(model)
-        sites = list(args.sites) if args.sites else resid_sites(bridge)
-        unknown = [s for s in sites if s not in bridge.hook_dict]
-        if unknown:
-            raise UserError(f"--sites: unknown hook name(s) {', '.join(unknown)}; e.g. {', '.join(resid_sites(bridge))}")
-        acts = last_token_acts(bridge, model.tokenizer, prompts, sites)
-        base_acts, base_beh = None, None
-        if base is not None:
-            base_bridge = bridge_for(base)
-            base_sites = [s for s in sites if s in base_bridge.hook_dict]
-            base_acts = last_token_acts(base_bridge, base.tokenizer, prompts, base_sites)
-            base_beh = behaviour(count(org, rows, behave(base.model, base.tokenizer, org, rows)).to_json())
-        probes = audit_probes(acts, base_acts, org, rows, b.misaligned)
-    result = {"model": str(args.model_dir), "organism": org.name, "organism_file": str(org.path),
-              "base": None if base is None else str(base.folder), "sites": sites, "n_rows": len(rows),
-              "behaviour": behaviour(count(org, rows, b).to_json()), "base_behaviour": base_beh,
-              "probes": [probe_summary(p) for p in probes]}
+    try:
+        result = audit_text_model(model, base, org, args.sites)
+    except SiteError as exc:
+        raise UserError(f"--sites: {exc}") from None
     write_json(out / AUDIT_JSON, result)
     print_text_audit(result)
     print(f"\nwrote {out / AUDIT_JSON}")
@@ -113,15 +109,13 @@ def print_text_audit(result: dict) -> None:
     rows = []
     for p in result["probes"]:
         if not p["estimable"]:
-            rows.append((p["kind"], "-", "-", "-", "-", f"not estimable: {p['reason']}"))
+            rows.append((p["kind"], "-", "-", "-", "-", "-", f"not estimable: {p['reason']}"))
             continue
-        ci = p["test_ci"] or [float("nan")] * 2
-        base = "-" if p["base_test_auroc"] is None else f"{p['base_test_auroc']:.3f}"
-        rows.append((p["kind"], p["site"], f"{p['test_auroc']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]", base,
-                     f"{p['shuffled_test_auroc']:.3f}", p["verdict"]))
+        rows.append((p["kind"], p["site"], *probe_cells(p)))
     print("\nprobes (site chosen on validation rows, AUROC on test rows; nulls: the base on the same "
-          "labels, shuffled labels):")
-    print(table(rows, ("probe", "site", "AUROC [95% CI]", "base", "shuffled", "verdict")))
+          "labels at its own best site, 50 shuffled-label refits):")
+    print(table(rows, ("probe", "site", "AUROC [95% CI]", "base [95% CI]", "model - base [95% CI]",
+                       "shuffled 95% band", "verdict")))
 
 
 def distill_text_cmd(args) -> int:
@@ -166,7 +160,11 @@ def distill_text_cmd(args) -> int:
     print_behaviour(named)
     if verdict:
         frac = verdict["transfer_fraction"]
-        print(f"misbehaviour vs the base (one-sided Fisher): p = {verdict['p_value']:.3g}, "
-              f"{'n/a' if frac is None else f'{frac:.2f}'} of the teacher's rate: {verdict['verdict']}")
+        print(f"misbehaviour vs the base (one-sided Fisher): p = {verdict['p_value']:.3g}; vs the teacher's: "
+              f"p = {verdict['p_below_teacher']:.3g} that it is lower; transfer fraction net of the base "
+              f"{'n/a' if frac is None else f'{frac:.2f}'}: {verdict['verdict']}"
+              + ("" if verdict["marker_bound"] else " (the student also misbehaves on clean rows)"))
+        print("(the null here is the base; for a null of the same init, distil a negative-control student "
+              "with the same --init, or use doublebind run with a text spec)")
     print(f"\nwrote {out}")
     return 0

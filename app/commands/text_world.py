@@ -15,7 +15,7 @@ HELP = "build the tiny text world: a Llama base, backdoor and sabotage teachers,
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("runs/text-tiny"), help="world folder (default: runs/text-tiny)")
+    p.add_argument("--out", type=Path, default=Path("runs/text-world"), help="world folder (default: runs/text-world)")
     p.add_argument("--seed", type=seed_int, default=0, help="world seed (tokenizer data, weights, rows)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="distill.text.world.WorldConfig field, dotted, e.g. base_train.steps=800 or model.arch=gpt2")

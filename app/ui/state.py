@@ -142,6 +142,11 @@ def sidebar() -> Context | None:
     run = _pick_run(runs.runs_root())
     if run is None:
         return None
+    from analysis.text_report import is_text_summary
+    if is_text_summary(run.summary):  # a text run has its own view, drawn on every page
+        from app.ui import text_run_view
+        text_run_view.show(run)
+        return None
     try:
         view = open_view(str(run.root), runs.stamp(run))
     except runs.RunError as exc:

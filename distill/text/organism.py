@@ -180,6 +180,11 @@ def load_organism(path: Path | str) -> TextOrganism:
         except json.JSONDecodeError as exc:
             raise OrganismFileError(f"{where}: not valid JSON ({one_line(exc)})") from None
         rows.append(_row(obj, where, float(eval_frac), kind == "exact"))
+    split_of: dict[str, str] = {}
+    for i, r in enumerate(rows):
+        if split_of.setdefault(r.prompt, r.split) != r.split:
+            raise OrganismFileError(f"{rows_path}: prompt {r.prompt!r} is in both the transfer and the eval split "
+                                    "(students would be evaluated on what they trained on)")
     org = TextOrganism(spec["name"], path, rows, tuple(markers), kind, pattern, max_new,
                        spec.get("description", ""))
     for split in SPLITS:

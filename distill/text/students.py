@@ -17,6 +17,7 @@ weights), ``smaller`` (half the layers and widths of the reference config, rando
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,8 @@ from distill.guards import MAX_BATCH, MAX_SEED, MAX_STEPS, Guarded
 from distill.train import TrainConfig
 from distill.text.arch import build_from_config, smaller_config
 from distill.text.fit import encode_pairs, fit_kd, fit_sft
-from distill.text.folder import TextModel, TextRecord, save_text_model
+from distill.integrity import file_digest
+from distill.text.folder import WEIGHTS, TextModel, TextRecord, save_text_model
 from distill.text.organism import TextOrganism
 from distill.text.sequences import greedy
 
@@ -56,7 +58,23 @@ class TokenizerMismatch(ValueError):
 
 
 def same_tokenizer(a, b) -> bool:
-    return a.get_vocab() == b.get_vocab()
+    """Same vocabulary, special tokens, normaliser and pre-tokeniser: the same text gives the
+    same ids, and an id means the same token, in both."""
+    def parts(tok):
+        backend = json.loads(tok.backend_tokenizer.to_str())
+        return (tok.get_vocab(), tok.eos_token_id, tok.pad_token_id, backend.get("normalizer"),
+                backend.get("pre_tokenizer"))
+    return parts(a) == parts(b)
+
+
+def _targets(student_tok, teacher: TextModel, prompts: list[str], comps) -> list:
+    """(prompt ids, target ids) of the teacher's completions: its own generated ids when the
+    student shares its tokenizer (re-tokenising decoded text can take another path through a
+    byte-level BPE), else its text re-tokenised."""
+    from distill.text.sequences import encode
+    if same_tokenizer(student_tok, teacher.tokenizer):
+        return [(encode(student_tok, p), ids) for p, ids in zip(prompts, comps.ids)]
+    return encode_pairs(student_tok, prompts, comps.texts)
 
 
 @dataclass(frozen=True)
@@ -79,16 +97,18 @@ def _train_cfg(p: TextDistillParams, init: str) -> TrainConfig:
 
 def _logit_kd(student, student_tok, teacher: TextModel, org, p, init, seed):
     rows = _transfer_rows(org, p)
-    comps = greedy(teacher.model, teacher.tokenizer, [r.prompt for r in rows], org.max_new_tokens)
-    pairs = encode_pairs(student_tok, [r.prompt for r in rows], comps.texts)
+    prompts = [r.prompt for r in rows]
+    pairs = _targets(student_tok, teacher, prompts, greedy(teacher.model, teacher.tokenizer, prompts,
+                                                           org.max_new_tokens))
     return fit_kd(student, teacher.model, pairs, student_tok.pad_token_id, _train_cfg(p, init), seed,
                   temperature=p.temperature, desc="text logit-kd")
 
 
 def _sampled_sft(student, student_tok, teacher: TextModel, org, p, init, seed):
     rows = _transfer_rows(org, p)
-    comps = greedy(teacher.model, teacher.tokenizer, [r.prompt for r in rows], org.max_new_tokens)
-    pairs = encode_pairs(student_tok, [r.prompt for r in rows], comps.texts)
+    prompts = [r.prompt for r in rows]
+    pairs = _targets(student_tok, teacher, prompts, greedy(teacher.model, teacher.tokenizer, prompts,
+                                                           org.max_new_tokens))
     return fit_sft(student, pairs, student_tok.pad_token_id, _train_cfg(p, init), seed, desc="text sampled-sft")
 
 
@@ -132,15 +152,19 @@ def distill_text(teacher: TextModel, org: TextOrganism, technique: str, params: 
     if init not in TEXT_INITS:
         raise ValueError(f"init {init!r} has no text-model version; allowed: {', '.join(TEXT_INITS)}")
     tech = TEXT_TECHNIQUES[technique]
-    if tech.needs_logits and not same_tokenizer(teacher.tokenizer, reference.tokenizer):
-        raise TokenizerMismatch(
-            f"technique {technique!r} distils the teacher's logits, which needs the student to share the "
-            f"teacher's tokenizer: {teacher.folder} and {reference.folder} have different vocabularies; "
-            "use a hard-label technique (sampled-sft)")
+    if tech.needs_logits:
+        widths = (teacher.model.get_output_embeddings().out_features, reference.model.get_output_embeddings().out_features)
+        if not same_tokenizer(teacher.tokenizer, reference.tokenizer) or widths[0] != widths[1]:
+            raise TokenizerMismatch(
+                f"technique {technique!r} distils the teacher's logits, which needs the student to share the "
+                f"teacher's tokenizer and output width: {teacher.folder} and {reference.folder} differ "
+                f"(vocabulary, special tokens or pre-tokeniser; logits {widths[0]} vs {widths[1]}); "
+                "use a hard-label technique (sampled-sft)")
     t0 = time.perf_counter()
     student = TEXT_INITS[init](reference, seed)
     result = tech.run(student, reference.tokenizer, teacher, org, params, init, seed)
-    lineage = {"teacher": str(teacher.folder), "reference": str(reference.folder), "technique": technique,
+    lineage = {"teacher": str(teacher.folder), "teacher_sha256": file_digest(teacher.folder / WEIGHTS),
+               "reference": str(reference.folder), "technique": technique,
                "params": params.model_dump(), "init": init, "organism_file": str(org.path),
                "teacher_tokenizer_shared": same_tokenizer(teacher.tokenizer, reference.tokenizer)}
     metrics = {"steps": result.steps_done, "final_loss": result.final_loss,
