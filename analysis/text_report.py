@@ -14,7 +14,7 @@ import html
 import json
 from pathlib import Path
 
-from analysis.text_models import transfer_verdict
+from analysis.text_models import causal_text, transfer_verdict
 from distill.checkpoint import atomic_write_bytes
 
 FORMAT = "doublebind-text-summary/1"
@@ -56,7 +56,7 @@ def _organism(name: str, audits: dict[str, dict], students: dict[str, dict]) -> 
             # inits make capability slips a matcher may count (they are their students' nulls)
             known.append({"check": f"{sid} vs base", "expected": "no transfer detected", "got": verdict["verdict"]})
         rows.append({"id": sid, **spec, "null": null, "behaviour": rec["behaviour"], "transfer": verdict,
-                     "probes": rec["probes"]})
+                     "probes": rec["probes"], "causal": rec.get("causal")})
     for k in known:
         k.setdefault("passed", k["got"] == k["expected"])
         if not k["passed"]:
@@ -90,6 +90,10 @@ def _probe(p: dict) -> str:
            f"[{band[0]:.2f}, {band[1]:.2f}]: {p['verdict']}"
 
 
+def _causal(rec: dict) -> str:
+    return "-" if rec.get("causal") is None else causal_text(rec["causal"])
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
@@ -108,10 +112,10 @@ def render_html(summary: dict) -> str:
         parts.append("<p>Rates on the organism's eval rows (greedy completions), Wilson 95% intervals. "
                      "Each student's verdict is a one-sided Fisher test against its null.</p>")
         rows = [["base", _rate(org["base"]["behaviour"]["capability"]), _rate(org["base"]["behaviour"]["misbehaviour"]),
-                 "-", "-", "; ".join(_probe(p) for p in org["base"]["probes"])],
+                 "-", "-", "; ".join(_probe(p) for p in org["base"]["probes"]), _causal(org["base"])],
                 ["teacher", _rate(org["teacher"]["behaviour"]["capability"]),
                  _rate(org["teacher"]["behaviour"]["misbehaviour"]), "base", "-",
-                 "; ".join(_probe(p) for p in org["teacher"]["probes"])]]
+                 "; ".join(_probe(p) for p in org["teacher"]["probes"]), _causal(org["teacher"])]]
         for s in org["students"]:
             t = s["transfer"]
             frac = "n/a" if t["transfer_fraction"] is None else f"{t['transfer_fraction']:.2f}"
@@ -119,9 +123,10 @@ def render_html(summary: dict) -> str:
             rows.append([s["id"], _rate(s["behaviour"]["capability"]), _rate(s["behaviour"]["misbehaviour"]),
                          s["null"], f"{t['verdict']} (p = {t['p_value']:.3g}; transfer fraction net of the "
                          f"null {frac}{clean})",
-                         "; ".join(_probe(p) for p in s["probes"])])
+                         "; ".join(_probe(p) for p in s["probes"]), _causal(s)])
         parts.append(_table(["model", "capability (clean rows)", "misbehaviour (eliciting rows)", "null",
-                             "transfer vs null", "probes (test AUROC [95% CI], nulls, verdict)"], rows))
+                             "transfer vs null", "probes (test AUROC [95% CI], nulls, verdict)",
+                             "causal check (nnsight edit along the misbehaviour direction)"], rows))
         parts.append("<h3>known answers</h3>")
         parts.append(_table(["check", "expected", "got", "passed"],
                             [[k["check"], k["expected"], k["got"], "yes" if k["passed"] else "NO"]

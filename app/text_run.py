@@ -142,7 +142,7 @@ def _student_done(folder: Path, teacher: Path, st: TextStudentSpec, seed: int) -
 
 
 def run_text_experiment(spec: TextRunSpec, out: Path | str, log=print) -> dict:
-    from analysis.text_models import BaseReading, audit_text_model
+    from analysis.text_models import AUDIT_FORMAT, BaseReading, audit_text_model
     from analysis.text_report import build_summary, write_report
     from distill.text.folder import load_text_model
     from distill.text.organism import load_organism
@@ -174,7 +174,7 @@ def run_text_experiment(spec: TextRunSpec, out: Path | str, log=print) -> dict:
             sha = _sha(folder)
             try:
                 record = json.loads(path.read_text())
-                if record.get("weights_sha256") != sha:
+                if record.get("weights_sha256") != sha or record.get("format") != AUDIT_FORMAT:
                     raise ValueError("stale")
             except (OSError, ValueError):
                 log(f"{org_name}: audit {model_id}")

@@ -104,6 +104,11 @@ class ProbeResult:
     base_test_auroc: float | None = None
     shuffled_test_aurocs: list[float] = field(default_factory=list)
     """Test AUROC of N_PERMUTATIONS refits on permuted labels at the chosen site (the null)."""
+    rows: list[int] = field(default_factory=list)
+    """Indices (into the audited rows) of the rows this probe was fit on, in order."""
+    train_idx: list[int] = field(default_factory=list)
+    test_idx: list[int] = field(default_factory=list)
+    """Positions in ``rows`` of the train and test split."""
 
 
 def _split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -140,6 +145,7 @@ def probe(kind: str, acts: dict[str, torch.Tensor], labels: list[bool],
     res.site, res.val_auroc = _best_site(acts, y, train, val)
     scores = _fit(acts[res.site], y, train, test)
     res.estimable, res.test_labels, res.test_scores = True, y[test].tolist(), scores.tolist()
+    res.train_idx, res.test_idx = train.tolist(), test.tolist()
     res.test_auroc = auroc(y[test], scores)
     rng = np.random.default_rng(seed)
     for _ in range(N_PERMUTATIONS):
@@ -163,6 +169,7 @@ def audit_probes(model_acts, base_acts, org, rows, misaligned: list[bool]) -> li
     context = probe("context", _take(model_acts, unique), marked, _take(base_acts, unique))
     keep = [i for i, m in zip(unique, marked) if m]
     mis = probe("misbehaviour", _take(model_acts, keep), [misaligned[i] for i in keep], _take(base_acts, keep))
+    context.rows, mis.rows = unique, keep
     return [context, mis]
 
 

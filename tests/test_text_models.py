@@ -329,3 +329,28 @@ def test_organism_refuses_a_prompt_in_both_splits(tmp_path):
     rows = ROWS + [{**ROWS[0], "split": "transfer"}]
     with pytest.raises(OrganismFileError, match="in both the transfer and the eval split"):
         load_organism(_write(tmp_path, 'name = "o"\nrows = "o.jsonl"\n[matcher]\nkind = "exact"\n', rows))
+
+
+def test_nnsight_edits_are_exact_and_effective(text_world):
+    """Known answers of the edit machinery: the identity edit gives exactly the model's own
+    greedy completions; zeroing the last site's activation at the last prompt token changes them."""
+    from distill.text.sequences import greedy
+    from probes.text_audit import bridge_for
+    from probes.text_steer import greedy_with_edit, set_component
+    m = _world_model(text_world, "teacher-sabotage")
+    prompts = [r.prompt for r in _org(text_world, "sabotage").split("eval")[:24]]
+    bridge, site = bridge_for(m), "blocks.1.hook_resid_post"
+    own = greedy(m.model, m.tokenizer, prompts, 8).texts
+    assert greedy_with_edit(bridge, m.tokenizer, prompts, 8, site, lambda x: x) == own
+    assert greedy_with_edit(bridge, m.tokenizer, prompts, 8, site, lambda x: 0 * x) != own
+    u = torch.randn(bridge.cfg.d_model)
+    x = torch.randn(3, bridge.cfg.d_model)
+    assert torch.allclose(set_component(u, 2.0)(x) @ (u / u.norm()), torch.full((3,), 2.0), atol=1e-5)
+
+
+def test_causal_summary_test():
+    from analysis.text_models import causal_summary
+    from probes.text_steer import CausalCheck
+    assert causal_summary(CausalCheck("s", 30, 3, [29, 30, 28]))["verdict"].startswith("editing along")
+    assert causal_summary(CausalCheck("s", 30, 28, [29, 30, 28]))["verdict"] == "no causal effect beyond random directions"
+    assert causal_summary(None) is None

@@ -14,7 +14,7 @@ HELP = "run an experiment spec end to end (default: the built-in 'default' spec)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", nargs="?", default="default",
-                   help="a spec TOML file or a built-in spec name (default: default)")
+                   help="a spec TOML file or a built-in spec name (default: default; text-tiny: the Hugging Face text world)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<spec name>)")
     add_executor(p)
     add_device(p)

@@ -116,6 +116,8 @@ def print_text_audit(result: dict) -> None:
           "labels at its own best site, 50 shuffled-label refits):")
     print(table(rows, ("probe", "site", "AUROC [95% CI]", "base [95% CI]", "model - base [95% CI]",
                        "shuffled 95% band", "verdict")))
+    from analysis.text_models import causal_text
+    print(causal_text(result.get("causal")))
 
 
 def distill_text_cmd(args) -> int:

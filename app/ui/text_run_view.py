@@ -77,6 +77,8 @@ def show(run: RunFolder) -> None:
     pick = st.selectbox("model", ["base", "teacher", *[s["id"] for s in org["students"]]], key="text-probe-model")
     record = org[pick] if pick in ("base", "teacher") else next(s for s in org["students"] if s["id"] == pick)
     st.dataframe(_probe_rows(record["probes"]), hide_index=True, key="text-probes")
+    from analysis.text_models import causal_text
+    st.markdown(causal_text(record.get("causal")))
     st.caption("Context probe: does the prompt carry a marker (a context detector by construction). Misbehaviour "
                "probe: among marker-carrying rows, does the model's own completion misbehave; it reads the model "
                "only when above both the shuffled-label band and the base on the same labels.")
