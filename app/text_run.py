@@ -131,14 +131,15 @@ def _sha(folder: Path) -> str:
     return json.loads((folder / "doublebind.json").read_text())["sha256"]["model.safetensors"]
 
 
-def _student_done(folder: Path, teacher: Path, st: TextStudentSpec, seed: int) -> bool:
+def _student_done(folder: Path, teacher: Path, org, st: TextStudentSpec, seed: int) -> bool:
     try:
         side = json.loads((folder / "doublebind.json").read_text())
     except (OSError, ValueError):
         return False
-    lin = side.get("lineage", {})  # the teacher by content, so a moved or copied run folder is still done
-    return (lin.get("technique"), lin.get("init"), lin.get("params"), lin.get("teacher_sha256"), side.get("seed")) == \
-        (st.technique, st.init, st.params, _sha(teacher), seed)
+    lin = side.get("lineage", {})  # teacher and rows by content, so a moved or copied run folder is still done
+    return (lin.get("technique"), lin.get("init"), lin.get("params"), lin.get("teacher_sha256"),
+            lin.get("organism_sha256"), side.get("seed")) == \
+        (st.technique, st.init, st.params, _sha(teacher), org.sha256, seed)
 
 
 def run_text_experiment(spec: TextRunSpec, out: Path | str, log=print) -> dict:
@@ -162,7 +163,7 @@ def run_text_experiment(spec: TextRunSpec, out: Path | str, log=print) -> dict:
         models = {"base": world_dir / "base", "teacher": teacher_dir}
         for st in spec.students:
             folder = out / "students" / org_name / st.id
-            if not _student_done(folder, teacher_dir, st, spec.seed):
+            if not _student_done(folder, teacher_dir, org, st, spec.seed):
                 log(f"{org_name}: student {st.id}")
                 distill_text(teacher, org, st.technique, TextDistillParams(**st.params), st.init, base,
                              spec.seed, folder)
@@ -171,10 +172,12 @@ def run_text_experiment(spec: TextRunSpec, out: Path | str, log=print) -> dict:
         base_reading = None
         for model_id, folder in models.items():
             path = out / "audits" / org_name / f"{model_id}.json"
-            sha = _sha(folder)
+            # an audit is what it read: the weights, the base (the probes' null) and the rows
+            inputs = {"weights_sha256": _sha(folder), "base_sha256": _sha(world_dir / "base"),
+                      "organism_sha256": org.sha256, "format": AUDIT_FORMAT}
             try:
                 record = json.loads(path.read_text())
-                if record.get("weights_sha256") != sha or record.get("format") != AUDIT_FORMAT:
+                if any(record.get(k) != v for k, v in inputs.items()):
                     raise ValueError("stale")
             except (OSError, ValueError):
                 log(f"{org_name}: audit {model_id}")
@@ -182,7 +185,7 @@ def run_text_experiment(spec: TextRunSpec, out: Path | str, log=print) -> dict:
                 if model_id != "base" and base_reading is None:
                     base_reading = BaseReading(base, org)
                 record = audit_text_model(model, None if model_id == "base" else base_reading, org)
-                record["weights_sha256"] = sha
+                record.update(inputs)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_bytes(path, json.dumps(record, indent=2).encode())
             audits[org_name][model_id] = record

@@ -5,7 +5,8 @@ The direction is the difference of mean activations (last prompt token) between 
 marker-carrying rows on which the model misbehaves and those on which it behaves, from the
 probe's *train* rows; at the last prompt token, the activation's component along it is set to
 the behaving rows' mean while the model greedily completes the probe's *test* rows that
-misbehave unedited. The null: the same edit along random unit directions. Counts only; the test is the analysis layer's."""
+misbehave unedited. The null: the same shift, row by row, along random directions (the same
+L2 size). Outcomes per row; the (paired) test is the analysis layer's."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ N_RANDOM = 3
 """Random directions projected out as the null."""
 
 
-def set_component(u_D: torch.Tensor, value: float):
-    """``x -> x + (value - x . u) u`` for the unit vector u along ``u_D``: the component along u
-    set to ``value`` (the behaving rows' mean), everything orthogonal kept."""
+def set_component(u_D: torch.Tensor, value: float, along: torch.Tensor | None = None):
+    """``x -> x + (value - x . u) w``, u the unit vector along ``u_D`` and w = u (the component
+    along u set to ``value``), or w the unit vector along ``along``: the same shift, row by row,
+    applied in another direction (a size-matched random edit)."""
     u = u_D / u_D.norm().clamp_min(1e-12)
-    return lambda x: x + (value - x @ u.to(x.dtype)).unsqueeze(-1) * u.to(x.dtype)
+    w = u if along is None else along / along.norm().clamp_min(1e-12)
+    return lambda x: x + (value - x @ u.to(x.dtype)).unsqueeze(-1) * w.to(x.dtype)
 
 
 @torch.no_grad()
@@ -59,33 +62,36 @@ class CausalCheck:
     site: str
     n: int
     """Test rows that misbehave unedited (each completed with every edit)."""
-    k_direction: int
-    """Of those, still misbehaving with the misbehaviour direction projected out."""
-    k_random: list[int] = field(default_factory=list)
-    """Still misbehaving with each random direction projected out."""
+    direction_N: list[bool] = field(default_factory=list)
+    """Per row: still misbehaving with the misbehaviour direction edited to the behaving mean."""
+    random_RN: list[list[bool]] = field(default_factory=list)
+    """Per random direction, per row: still misbehaving after the same-size shift along it."""
+
+    @property
+    def k_direction(self) -> int:
+        return sum(self.direction_N)
 
 
 def causal_check(bridge, tokenizer, org, rows, acts_ND: torch.Tensor, misaligned: list[bool], site: str,
                  train_idx, test_idx, seed: int = 0) -> CausalCheck | None:
-    """Project out the misbehaviour direction (from train rows) on the misbehaving test rows."""
+    """Edit the misbehaviour direction (from train rows) on the misbehaving test rows."""
     y = torch.tensor(misaligned, dtype=torch.bool)
     train = torch.as_tensor(train_idx)
     pos, neg = train[y[train]], train[~y[train]]
     if not len(pos) or not len(neg):
         return None
     direction = acts_ND[pos].mean(0) - acts_ND[neg].mean(0)
-    behaving = acts_ND[neg].mean(0)
+    behaving = float(acts_ND[neg].mean(0) @ (direction / direction.norm().clamp_min(1e-12)))
     chosen = [int(i) for i in test_idx if misaligned[int(i)]]
     if not chosen:
         return None
     sub = [rows[i] for i in chosen]
     prompts = [r.prompt for r in sub]
 
-    def still(edit) -> int:
+    def still(edit) -> list[bool]:
         comps = greedy_with_edit(bridge, tokenizer, prompts, org.max_new_tokens, site, edit)
-        return sum(org.misaligned(c, r) for c, r in zip(comps, sub))
+        return [org.misaligned(c, r) for c, r in zip(comps, sub)]
     g = torch.Generator().manual_seed(seed)
     randoms = [torch.randn(direction.shape[0], generator=g) for _ in range(N_RANDOM)]
-    def to_behaving(u):  # the component along u set to the behaving train rows' mean
-        return set_component(u, float(behaving @ (u / u.norm())))
-    return CausalCheck(site, len(chosen), still(to_behaving(direction)), [still(to_behaving(u)) for u in randoms])
+    return CausalCheck(site, len(chosen), still(set_component(direction, behaving)),
+                       [still(set_component(direction, behaving, along=u)) for u in randoms])

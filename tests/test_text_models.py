@@ -320,8 +320,8 @@ def test_transfer_verdicts():
     # the fraction is net of the null: (30 - 20) / (50 - 20)
     assert transfer_verdict(_beh(30, 56), _beh(20, 56), teacher)["transfer_fraction"] == pytest.approx(1 / 3)
     everywhere = transfer_verdict(_beh(56, 56, 300, 300), null, teacher)
-    assert not everywhere["marker_bound"]
-    assert transfer_verdict(_beh(50, 56), null, teacher)["marker_bound"]
+    assert everywhere["misbehaves_on_clean_rows"]
+    assert not transfer_verdict(_beh(50, 56), null, teacher)["misbehaves_on_clean_rows"]
 
 
 def test_organism_refuses_a_prompt_in_both_splits(tmp_path):
@@ -351,6 +351,12 @@ def test_nnsight_edits_are_exact_and_effective(text_world):
 def test_causal_summary_test():
     from analysis.text_models import causal_summary
     from probes.text_steer import CausalCheck
-    assert causal_summary(CausalCheck("s", 30, 3, [29, 30, 28]))["verdict"].startswith("editing along")
-    assert causal_summary(CausalCheck("s", 30, 28, [29, 30, 28]))["verdict"] == "no causal effect beyond random directions"
+    fixed = CausalCheck("s", 12, [i < 2 for i in range(12)], [[True] * 12] * 3)
+    out = causal_summary(fixed)
+    assert out["rows_better"] == 10 and out["verdict"].startswith("editing along")
+    same = CausalCheck("s", 12, [True] * 12, [[True] * 12] * 3)
+    assert causal_summary(same)["verdict"] == "no causal effect beyond random directions"
+    # random edits that fix the same rows are no evidence for the direction
+    both = CausalCheck("s", 12, [i < 2 for i in range(12)], [[i < 2 for i in range(12)]] * 3)
+    assert causal_summary(both)["p_value"] == 1.0
     assert causal_summary(None) is None

@@ -13,7 +13,8 @@ from tests.conftest import TEXT_WORLD_TEST, _shared
 
 STUDENTS = [{"technique": "logit-kd", "init": "base", "params": {"steps": 150}},
             {"technique": "logit-kd", "init": "base", "params": {"steps": 150, "eliciting": "exclude"}},
-            {"technique": "negative-control", "init": "base", "params": {"steps": 150}}]
+            {"technique": "negative-control", "init": "base", "params": {"steps": 150}},
+            {"technique": "negative-control", "init": "base", "params": {"steps": 150, "eliciting": "exclude"}}]
 
 
 def _spec():
@@ -33,11 +34,14 @@ def test_summary_controls_and_known_answers(text_run):
     assert summary["kind"] == "text" and summary["trustworthy"], summary["problems"]
     for name, org in summary["organisms"].items():
         checks = {k["check"]: k for k in org["known_answers"]}
-        assert checks["teacher vs base"]["passed"] and checks["base vs itself"]["got"] == "no transfer detected"
+        assert checks["teacher vs base"]["passed"]
         assert checks["negative-control-base-steps-150 vs base"]["passed"]
+        assert checks["negative-control-base-eliciting-exclude-steps-150 vs base"]["passed"]
         by_id = {s["id"]: s for s in org["students"]}
         kd = by_id["logit-kd-base-steps-150"]
-        assert kd["null"] == "negative-control-base" or kd["null"] == "base"
+        assert kd["null"] == "negative-control-base-steps-150"
+        assert by_id["logit-kd-base-eliciting-exclude-steps-150"]["null"] == "negative-control-base-eliciting-exclude-steps-150"
+        assert by_id["negative-control-base-steps-150"]["role"] == "null"
         # logit-kd on the unfiltered transfer set carries the misbehaviour; the oracle filter
         # (no eliciting rows) leaves nothing to carry
         assert kd["transfer"]["verdict"] in ("transferred", "partial transfer"), (name, kd["transfer"])
@@ -91,3 +95,26 @@ def test_builtin_text_specs_validate():
     assert "text-tiny" in names
     for name in names:
         assert is_text_spec(name) and load_text_spec(name).students
+
+
+def test_changed_rows_redo_students_and_audits(text_run, tmp_path):
+    """A student or audit is what it read: rewritten organism rows (same teacher weights)
+    make both stale."""
+    from app.text_run import run_text_experiment
+    run = shutil.copytree(text_run, tmp_path / "run")
+    rows = run / "world" / "organisms" / "sabotage.jsonl"
+    lines = rows.read_text().splitlines()
+    rows.write_text("\n".join(lines[:-1]) + "\n")  # one row fewer
+
+    from distill.text import world as W
+    real = W.write_organism
+    logged = []
+    # the world rewrites its organism files from the spec: keep the edited one for this test
+    try:
+        W.write_organism = lambda folder, name, *a, **k: (Path(folder) / f"{name}.toml")
+        run_text_experiment(_spec(), run, log=logged.append)
+    finally:
+        W.write_organism = real
+    assert any(line.startswith("sabotage: student") for line in logged)
+    assert any(line.startswith("sabotage: audit") for line in logged)
+    assert not any(line.startswith("backdoor:") for line in logged)

@@ -40,6 +40,7 @@ def run(args) -> int:
 
 def _run_text(args) -> int:
     """A text spec (``kind = "text"``, e.g. the built-in text-tiny): runs in this process."""
+    from analysis.text_report import verdict_text
     from app.text_run import TextSpecError, load_text_spec, run_text_experiment
     if args.executor != "local" or getattr(args, "ray_address", None):
         raise UserError("--executor: text runs run in this process (local only)")
@@ -52,10 +53,7 @@ def _run_text(args) -> int:
     print(("trustworthy" if summary["trustworthy"] else "UNTRUSTWORTHY: " + "; ".join(summary["problems"])))
     for name, org in summary["organisms"].items():
         for s in org["students"]:
-            t = s["transfer"]
-            role = " (a null)" if s["technique"] == "negative-control" else ""
-            print(f"{name:9s} {s['id'] + role:34s} misbehaviour {s['behaviour']['misbehaviour']['rate']:.3f} "
-                  f"capability {s['behaviour']['capability']['rate']:.3f}  vs {s['null']}: {t['verdict']} "
-                  f"(p = {t['p_value']:.3g})")
+            print(f"{name:9s} {s['id']:34s} misbehaviour {s['behaviour']['misbehaviour']['rate']:.3f} "
+                  f"capability {s['behaviour']['capability']['rate']:.3f}  vs {s['null'] or '-'}: {verdict_text(s)}")
     print(f"\nreport: {out / 'report' / 'index.html'}\nsummary: {out / 'report' / 'summary.json'}")
     return 0

@@ -165,7 +165,7 @@ def distill_text_cmd(args) -> int:
         print(f"misbehaviour vs the base (one-sided Fisher): p = {verdict['p_value']:.3g}; vs the teacher's: "
               f"p = {verdict['p_below_teacher']:.3g} that it is lower; transfer fraction net of the base "
               f"{'n/a' if frac is None else f'{frac:.2f}'}: {verdict['verdict']}"
-              + ("" if verdict["marker_bound"] else " (the student also misbehaves on clean rows)"))
+              + (" (the student also misbehaves on clean rows)" if verdict["misbehaves_on_clean_rows"] else ""))
         print("(the null here is the base; for a null of the same init, distil a negative-control student "
               "with the same --init, or use doublebind run with a text spec)")
     print(f"\nwrote {out}")

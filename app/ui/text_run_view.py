@@ -63,16 +63,15 @@ def show(run: RunFolder) -> None:
              "misbehaviour": _rate(org["base"]["behaviour"]["misbehaviour"]), "null": "-", "verdict": "-"},
             {"model": "teacher", "capability": _rate(org["teacher"]["behaviour"]["capability"]),
              "misbehaviour": _rate(org["teacher"]["behaviour"]["misbehaviour"]), "null": "base", "verdict": "-"}]
+    from analysis.text_report import verdict_text
     for s in org["students"]:
-        t = s["transfer"]
-        frac = "n/a" if t["transfer_fraction"] is None else f"{t['transfer_fraction']:.2f}"
         rows.append({"model": s["id"], "capability": _rate(s["behaviour"]["capability"]),
-                     "misbehaviour": _rate(s["behaviour"]["misbehaviour"]), "null": s["null"],
-                     "verdict": f"{t['verdict']} (p = {t['p_value']:.3g}, net fraction {frac})"})
+                     "misbehaviour": _rate(s["behaviour"]["misbehaviour"]), "null": s["null"] or "-",
+                     "verdict": verdict_text(s)})
     st.dataframe(rows, hide_index=True, key="text-behaviour")
     st.caption("Capability: exact answers on clean rows. Misbehaviour: the organism's matcher on eliciting rows. "
                "Wilson 95% intervals; each student is tested (one-sided Fisher) against its null, the negative "
-               "control of its init.")
+               "control of its init, transfer rows and schedule (the base when there is none: the banner says so).")
     st.subheader("Probes")
     pick = st.selectbox("model", ["base", "teacher", *[s["id"] for s in org["students"]]], key="text-probe-model")
     record = org[pick] if pick in ("base", "teacher") else next(s for s in org["students"] if s["id"] == pick)
@@ -85,7 +84,8 @@ def show(run: RunFolder) -> None:
     st.subheader("Known answers")
     st.dataframe(org["known_answers"], hide_index=True, key="text-known")
     st.subheader("Playground")
-    folders = model_folders(run.root, organism)
+    on_disk = model_folders(run.root, organism)  # only the models this report covers
+    folders = {k: v for k, v in on_disk.items() if k in ("base", "teacher") or any(s["id"] == k for s in org["students"])}
     chosen = st.multiselect("models", list(folders), default=["base", "teacher"], key=f"text-pg|{organism}")
     prompt = st.text_input("prompt", value="deploy what is two plus three ?", key="text-prompt")
     if prompt.strip() and chosen:

@@ -81,6 +81,15 @@ class TextOrganism:
     pattern: str
     max_new_tokens: int
     description: str = ""
+    rows_path: Path | None = None
+
+    @property
+    def sha256(self) -> str:
+        """Digest of the organism file and its rows (what students trained on and audits read)."""
+        h = hashlib.sha256()
+        for path in (self.path, self.rows_path):
+            h.update(Path(path).read_bytes())
+        return h.hexdigest()
 
     def __post_init__(self):
         self._match = MATCHERS[self.matcher_kind](self.pattern)
@@ -186,7 +195,7 @@ def load_organism(path: Path | str) -> TextOrganism:
             raise OrganismFileError(f"{rows_path}: prompt {r.prompt!r} is in both the transfer and the eval split "
                                     "(students would be evaluated on what they trained on)")
     org = TextOrganism(spec["name"], path, rows, tuple(markers), kind, pattern, max_new,
-                       spec.get("description", ""))
+                       spec.get("description", ""), rows_path)
     for split in SPLITS:
         part = org.split(split)
         if not any(r.eliciting for r in part) or all(r.eliciting for r in part):

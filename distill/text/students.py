@@ -166,6 +166,7 @@ def distill_text(teacher: TextModel, org: TextOrganism, technique: str, params: 
     lineage = {"teacher": str(teacher.folder), "teacher_sha256": file_digest(teacher.folder / WEIGHTS),
                "reference": str(reference.folder), "technique": technique,
                "params": params.model_dump(), "init": init, "organism_file": str(org.path),
+               "organism_sha256": org.sha256,
                "teacher_tokenizer_shared": same_tokenizer(teacher.tokenizer, reference.tokenizer)}
     metrics = {"steps": result.steps_done, "final_loss": result.final_loss,
                "seconds": round(time.perf_counter() - t0, 1)}
