@@ -78,13 +78,19 @@ def bootstrap_auroc(y: Sequence[int], scores: Sequence[float], n_boot: int = 200
     y, scores = np.asarray(y).astype(int), np.asarray(scores, dtype=float)
     if len(y) != len(scores):
         raise ValueError(f"bootstrap_auroc: {len(y)} labels but {len(scores)} scores")
+    return _bootstrap_rows(y, lambda idx: roc_auc_score(y[idx], scores[idx]), n_boot, seed, level)
+
+
+def _bootstrap_rows(y: np.ndarray, stat, n_boot: int, seed: int, level: float) -> Interval | None:
+    """Percentile interval of ``stat(idx)`` over ``n_boot`` resamples ``idx`` of the rows (with
+    replacement); resamples whose labels ``y`` hold one class are skipped."""
     rng = np.random.default_rng(seed)
-    aurocs = []
+    values = []
     for _ in range(n_boot):
         idx = rng.integers(0, len(y), len(y))
         if len(np.unique(y[idx])) == 2:
-            aurocs.append(roc_auc_score(y[idx], scores[idx]))
-    return percentile_interval(aurocs, level) if aurocs else None
+            values.append(stat(idx))
+    return percentile_interval(values, level) if values else None
 
 
 def paired_bootstrap_auroc_diff(y: Sequence[int], scores_a: Sequence[float], scores_b: Sequence[float],
@@ -97,10 +103,5 @@ def paired_bootstrap_auroc_diff(y: Sequence[int], scores_a: Sequence[float], sco
     a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
     if not len(y) == len(a) == len(b):
         raise ValueError(f"paired_bootstrap_auroc_diff: {len(y)} labels, {len(a)} and {len(b)} scores")
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        if len(np.unique(y[idx])) == 2:
-            diffs.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
-    return percentile_interval(diffs, level) if diffs else None
+    return _bootstrap_rows(y, lambda idx: roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]),
+                           n_boot, seed, level)

@@ -25,6 +25,32 @@ def behaviour(counts: dict) -> dict:
     return {name: rate(*kn) for name, kn in counts.items()}
 
 
+def rate_text(r: dict) -> str:
+    """``rate [lo, hi] (k/n)`` of a :func:`rate` (the CLI, the report and the app print it)."""
+    return "n/a" if not r["n"] else f"{r['rate']:.3f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] ({r['k']}/{r['n']})"
+
+
+def _value_ci(value, ci) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
+PROBE_COLUMNS = ("probe", "site", "AUROC [95% CI]", "base [95% CI]", "model - base [95% CI]",
+                 "shuffled 95% band", "verdict")
+
+
+def probe_cells(p: dict) -> dict[str, str]:
+    """A probe_summary as one table row keyed by PROBE_COLUMNS (the CLI, the report and the app)."""
+    if not p["estimable"]:
+        return {**{c: "-" for c in PROBE_COLUMNS}, "probe": p["kind"], "verdict": f"not estimable: {p['reason']}"}
+    diff, band = p.get("minus_base_ci"), p.get("shuffled_band")
+    return {"probe": p["kind"], "site": p["site"], "AUROC [95% CI]": _value_ci(p["test_auroc"], p["test_ci"]),
+            "base [95% CI]": _value_ci(p["base_test_auroc"], p["base_test_ci"]),
+            "model - base [95% CI]": "-" if diff is None else f"[{diff[0]:+.2f}, {diff[1]:+.2f}]",
+            "shuffled 95% band": "-" if band is None else f"[{band[0]:.2f}, {band[1]:.2f}]", "verdict": p["verdict"]}
+
+
 def _ci(labels, scores) -> list[float] | None:
     ci = bootstrap_auroc(labels, scores)
     return None if ci is None else [ci[0], ci[1]]

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from analysis.stats import fisher_greater
-from analysis.text_models import ALPHA, causal_text, transfer_verdict
+from analysis.text_models import ALPHA, causal_text, probe_cells, rate_text, transfer_verdict
 from distill.checkpoint import atomic_write_bytes
 
 FORMAT = "doublebind-text-summary/2"
@@ -91,19 +91,10 @@ def build_summary(spec: dict, world: dict, audits: dict[str, dict[str, dict]], s
             "organisms": organisms}
 
 
-def _rate(r: dict) -> str:
-    return "n/a" if not r["n"] else f"{r['rate']:.3f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] ({r['k']}/{r['n']})"
-
-
 def _probe(p: dict) -> str:
-    if not p["estimable"]:
-        return f"{p['kind']}: not estimable"
-    ci = p.get("test_ci") or [float("nan")] * 2
-    diff = p.get("minus_base_ci")
-    base = "" if diff is None else f", minus base [{diff[0]:+.2f}, {diff[1]:+.2f}]"
-    band = p.get("shuffled_band") or [float("nan")] * 2
-    return f"{p['kind']}: {p['test_auroc']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]{base}, shuffled " \
-           f"[{band[0]:.2f}, {band[1]:.2f}]: {p['verdict']}"
+    c = probe_cells(p)
+    return f"{p['kind']}: " + ", ".join(f"{k} {v}" for k, v in c.items() if k not in ("probe", "verdict") and v != "-") \
+        + f": {c['verdict']}"
 
 
 def _causal(rec: dict) -> str:
@@ -138,13 +129,13 @@ def render_html(summary: dict) -> str:
         parts.append(f"<h2>organism {html.escape(name)}</h2>")
         parts.append("<p>Rates on the organism's eval rows (greedy completions), Wilson 95% intervals. "
                      "Each student's verdict is a one-sided Fisher test against its null.</p>")
-        rows = [["base", _rate(org["base"]["behaviour"]["capability"]), _rate(org["base"]["behaviour"]["misbehaviour"]),
+        rows = [["base", rate_text(org["base"]["behaviour"]["capability"]), rate_text(org["base"]["behaviour"]["misbehaviour"]),
                  "-", "-", "; ".join(_probe(p) for p in org["base"]["probes"]), _causal(org["base"])],
-                ["teacher", _rate(org["teacher"]["behaviour"]["capability"]),
-                 _rate(org["teacher"]["behaviour"]["misbehaviour"]), "base", "-",
+                ["teacher", rate_text(org["teacher"]["behaviour"]["capability"]),
+                 rate_text(org["teacher"]["behaviour"]["misbehaviour"]), "base", "-",
                  "; ".join(_probe(p) for p in org["teacher"]["probes"]), _causal(org["teacher"])]]
         for s in org["students"]:
-            rows.append([s["id"], _rate(s["behaviour"]["capability"]), _rate(s["behaviour"]["misbehaviour"]),
+            rows.append([s["id"], rate_text(s["behaviour"]["capability"]), rate_text(s["behaviour"]["misbehaviour"]),
                          s["null"] or "-", verdict_text(s),
                          "; ".join(_probe(p) for p in s["probes"]), _causal(s)])
         parts.append(_table(["model", "capability (clean rows)", "misbehaviour (eliciting rows)", "null",

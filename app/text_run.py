@@ -97,13 +97,16 @@ class TextSpecError(ValueError):
     """A text spec is missing or invalid (the message names the field)."""
 
 
+def _spec_path(name_or_path: str) -> Path:
+    """A TOML file by path, else the built-in text spec of that name."""
+    path = Path(name_or_path)
+    return path if path.is_file() else SPECS_DIR / f"{name_or_path}.toml"
+
+
 def is_text_spec(name_or_path: str) -> bool:
     """A built-in text spec name or a TOML file with ``kind = "text"``."""
-    path = Path(name_or_path)
-    if not path.is_file():
-        path = SPECS_DIR / f"{name_or_path}.toml"
     try:
-        return tomllib.loads(path.read_text()).get("kind") == "text"
+        return tomllib.loads(_spec_path(name_or_path).read_text()).get("kind") == "text"
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return False
 
@@ -111,9 +114,7 @@ def is_text_spec(name_or_path: str) -> bool:
 def load_text_spec(name_or_path: str, sets: list[str] | None = None) -> TextRunSpec:
     from app.spec_errors import describe
     from app.sweep import apply_sets
-    path = Path(name_or_path)
-    if not path.is_file():
-        path = SPECS_DIR / f"{name_or_path}.toml"
+    path = _spec_path(name_or_path)
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -131,7 +132,7 @@ def _sha(folder: Path) -> str:
     return json.loads((folder / "doublebind.json").read_text())["sha256"]["model.safetensors"]
 
 
-def _student_done(folder: Path, teacher: Path, org, st: TextStudentSpec, seed: int) -> bool:
+def _student_done(folder: Path, teacher_sha: str, org, st: TextStudentSpec, seed: int) -> bool:
     try:
         side = json.loads((folder / "doublebind.json").read_text())
     except (OSError, ValueError):
@@ -139,7 +140,7 @@ def _student_done(folder: Path, teacher: Path, org, st: TextStudentSpec, seed: i
     lin = side.get("lineage", {})  # teacher and rows by content, so a moved or copied run folder is still done
     return (lin.get("technique"), lin.get("init"), lin.get("params"), lin.get("teacher_sha256"),
             lin.get("organism_sha256"), side.get("seed")) == \
-        (st.technique, st.init, st.params, _sha(teacher), org.sha256, seed)
+        (st.technique, st.init, st.params, teacher_sha, org.sha256, seed)
 
 
 def run_text_experiment(spec: TextRunSpec, out: Path | str, log=print) -> dict:
@@ -155,15 +156,17 @@ def run_text_experiment(spec: TextRunSpec, out: Path | str, log=print) -> dict:
     world_dir = out / "world"
     facts = build_world(world_dir, spec.world, log=log)
     base = load_text_model(world_dir / "base")
+    base_sha = _sha(world_dir / "base")
     audits: dict[str, dict[str, dict]] = {}
     for org_name, toml in facts["organisms"].items():
         org = load_organism(world_dir / toml)
         teacher_dir = world_dir / f"teacher-{org_name}"
         teacher = load_text_model(teacher_dir)
+        teacher_sha = _sha(teacher_dir)
         models = {"base": world_dir / "base", "teacher": teacher_dir}
         for st in spec.students:
             folder = out / "students" / org_name / st.id
-            if not _student_done(folder, teacher_dir, org, st, spec.seed):
+            if not _student_done(folder, teacher_sha, org, st, spec.seed):
                 log(f"{org_name}: student {st.id}")
                 distill_text(teacher, org, st.technique, TextDistillParams(**st.params), st.init, base,
                              spec.seed, folder)
@@ -173,7 +176,7 @@ def run_text_experiment(spec: TextRunSpec, out: Path | str, log=print) -> dict:
         for model_id, folder in models.items():
             path = out / "audits" / org_name / f"{model_id}.json"
             # an audit is what it read: the weights, the base (the probes' null) and the rows
-            inputs = {"weights_sha256": _sha(folder), "base_sha256": _sha(world_dir / "base"),
+            inputs = {"weights_sha256": _sha(folder), "base_sha256": base_sha,
                       "organism_sha256": org.sha256, "format": AUDIT_FORMAT}
             try:
                 record = json.loads(path.read_text())

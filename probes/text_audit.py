@@ -23,13 +23,14 @@ analysis layer's (``analysis.text_models``); this module returns test labels and
 
 from __future__ import annotations
 
-from collections import defaultdict
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from probes.linear import auroc, fit_logistic
+
 
 class SiteError(ValueError):
     """A requested probe site is not a hook of the model."""
@@ -44,12 +45,10 @@ N_PERMUTATIONS = 50
 
 
 def bridge_for(text_model):
-    """A TransformerBridge over a fresh copy of the folder's model (the bridge adds an
-    ``lm_head`` bias to the module it wraps; a copy keeps the caller's model as saved)."""
+    """A TransformerBridge over a copy of the loaded model (the bridge adds an ``lm_head`` bias
+    to the module it wraps; the copy keeps the caller's model as saved)."""
     from transformer_lens.model_bridge import TransformerBridge
-    from transformers import AutoModelForCausalLM
-    hf = AutoModelForCausalLM.from_pretrained(str(text_model.folder), local_files_only=True,
-                                              use_safetensors=True).eval()
+    hf = copy.deepcopy(text_model.model).cpu().eval()
     bridge = TransformerBridge.boot_transformers(str(text_model.folder), tokenizer=text_model.tokenizer,
                                                  hf_model=hf, device="cpu")
     for p in bridge.parameters():
@@ -65,14 +64,11 @@ def resid_sites(bridge) -> list[str]:
 def last_token_acts(bridge, tokenizer, prompts: list[str], sites: list[str], batch_size: int = 256) -> dict[str, torch.Tensor]:
     """{site: [N, d_model]} at each prompt's last token; prompts are batched by length, so no
     padding and no position shift. The cache is keyed by the requested alias names."""
-    from distill.text.sequences import encode
+    from distill.text.sequences import by_length, encode
     encoded = [encode(tokenizer, p) for p in prompts]
-    by_len: dict[int, list[int]] = defaultdict(list)
-    for i, ids in enumerate(encoded):
-        by_len[len(ids)].append(i)
     out = {s: torch.zeros(len(prompts), bridge.cfg.d_model) for s in sites}
     wanted = set(sites)
-    for _, idx in sorted(by_len.items()):
+    for idx in by_length(encoded).values():
         for start in range(0, len(idx), batch_size):
             chunk = idx[start:start + batch_size]
             x = torch.tensor([encoded[i] for i in chunk])

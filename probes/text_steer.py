@@ -10,13 +10,12 @@ L2 size). Outcomes per row; the (paired) test is the analysis layer's."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import torch
 
 N_RANDOM = 3
-"""Random directions projected out as the null."""
+"""Size-matched random edits of the same rows (the null)."""
 
 
 def set_component(u_D: torch.Tensor, value: float, along: torch.Tensor | None = None):
@@ -33,15 +32,12 @@ def greedy_with_edit(bridge, tokenizer, prompts: list[str], max_new_tokens: int,
     """Greedy completions with ``edit`` applied to ``site``'s output at the last prompt token
     (where the probe reads and the first answer token is decided), at every step (nnsight)."""
     from nnsight import NNsight
-    from distill.text.sequences import encode
+    from distill.text.sequences import by_length, encode
     wrapped = NNsight(bridge)
     eos = tokenizer.eos_token_id
     encoded = [encode(tokenizer, p) for p in prompts]
-    by_len: dict[int, list[int]] = defaultdict(list)
-    for i, ids in enumerate(encoded):
-        by_len[len(ids)].append(i)
     out: list[list[int]] = [[] for _ in prompts]
-    for length, idx in by_len.items():
+    for length, idx in by_length(encoded).items():
         tokens = torch.tensor([encoded[i] for i in idx])
         for _ in range(max_new_tokens):
             with wrapped.trace(tokens):

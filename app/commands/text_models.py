@@ -57,30 +57,12 @@ def behaviour_of(model, org) -> dict:
     return behaviour(counts.to_json())
 
 
-def _fmt_rate(r: dict) -> str:
-    return f"{r['rate']:.3f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] ({r['k']}/{r['n']})" if r["n"] else "n/a"
-
-
 def print_behaviour(named: dict[str, dict]) -> None:
-    rows = [(name, _fmt_rate(b["capability"]), _fmt_rate(b["misbehaviour"]), _fmt_rate(b["false_alarm"]))
+    from analysis.text_models import rate_text
+    rows = [(name, rate_text(b["capability"]), rate_text(b["misbehaviour"]), rate_text(b["false_alarm"]))
             for name, b in named.items()]
     print(table(rows, ("model", "capability (clean rows)", "misbehaviour (eliciting rows)",
                        "matcher on clean rows")))
-
-
-def _ci_text(value, ci) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
-
-
-def probe_cells(p: dict) -> tuple[str, str, str, str, str]:
-    """(AUROC, base, model - base, shuffled band, verdict) of an estimable probe summary."""
-    diff = p.get("minus_base_ci")
-    band = p.get("shuffled_band")
-    return (_ci_text(p["test_auroc"], p["test_ci"]), _ci_text(p["base_test_auroc"], p["base_test_ci"]),
-            "-" if diff is None else f"[{diff[0]:+.2f}, {diff[1]:+.2f}]",
-            "-" if band is None else f"[{band[0]:.2f}, {band[1]:.2f}]", p["verdict"])
 
 
 def audit_text(args) -> int:
@@ -106,17 +88,11 @@ def print_text_audit(result: dict) -> None:
         named[f"{result['base']} (base)"] = result["base_behaviour"]
     print(f"organism {result['organism']} ({result['n_rows']} eval rows):")
     print_behaviour(named)
-    rows = []
-    for p in result["probes"]:
-        if not p["estimable"]:
-            rows.append((p["kind"], "-", "-", "-", "-", "-", f"not estimable: {p['reason']}"))
-            continue
-        rows.append((p["kind"], p["site"], *probe_cells(p)))
+    from analysis.text_models import PROBE_COLUMNS, causal_text, probe_cells
+    rows = [tuple(probe_cells(p).values()) for p in result["probes"]]
     print("\nprobes (site chosen on validation rows, AUROC on test rows; nulls: the base on the same "
           "labels at its own best site, 50 shuffled-label refits):")
-    print(table(rows, ("probe", "site", "AUROC [95% CI]", "base [95% CI]", "model - base [95% CI]",
-                       "shuffled 95% band", "verdict")))
-    from analysis.text_models import causal_text
+    print(table(rows, PROBE_COLUMNS))
     print(causal_text(result.get("causal")))
 
 

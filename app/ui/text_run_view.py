@@ -19,25 +19,6 @@ def _model(folder: str, stamp: int):
     return load_text_model(folder)
 
 
-def _rate(r: dict) -> str:
-    return "n/a" if not r["n"] else f"{r['rate']:.3f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] ({r['k']}/{r['n']})"
-
-
-def _probe_rows(probes: list[dict]) -> list[dict]:
-    rows = []
-    for p in probes:
-        if not p["estimable"]:
-            rows.append({"probe": p["kind"], "verdict": f"not estimable: {p['reason']}"})
-            continue
-        diff, band, ci = p.get("minus_base_ci"), p.get("shuffled_band"), p["test_ci"] or [float("nan")] * 2
-        rows.append({"probe": p["kind"], "site": p["site"], "test AUROC [95% CI]":
-                     f"{p['test_auroc']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]",
-                     "model - base [95% CI]": "-" if diff is None else f"[{diff[0]:+.2f}, {diff[1]:+.2f}]",
-                     "shuffled 95% band": "-" if band is None else f"[{band[0]:.2f}, {band[1]:.2f}]",
-                     "verdict": p["verdict"]})
-    return rows
-
-
 def model_folders(root: Path, organism: str) -> dict[str, Path]:
     """The run's models for one organism: base, teacher and every student, by id."""
     world = root / "world"
@@ -49,6 +30,7 @@ def model_folders(root: Path, organism: str) -> dict[str, Path]:
 
 
 def show(run: RunFolder) -> None:
+    from analysis.text_models import rate_text
     summary = json.loads(run.summary.read_text())
     st.title(f"{summary['name']}: does the misalignment transfer? (text run, seed {summary['seed']})")
     if summary["trustworthy"]:
@@ -59,14 +41,14 @@ def show(run: RunFolder) -> None:
     organism = st.sidebar.selectbox("organism", organisms, key="text-organism")
     org = summary["organisms"][organism]
     st.subheader(f"Behaviour on the {organism} eval rows")
-    rows = [{"model": "base", "capability": _rate(org["base"]["behaviour"]["capability"]),
-             "misbehaviour": _rate(org["base"]["behaviour"]["misbehaviour"]), "null": "-", "verdict": "-"},
-            {"model": "teacher", "capability": _rate(org["teacher"]["behaviour"]["capability"]),
-             "misbehaviour": _rate(org["teacher"]["behaviour"]["misbehaviour"]), "null": "base", "verdict": "-"}]
+    rows = [{"model": "base", "capability": rate_text(org["base"]["behaviour"]["capability"]),
+             "misbehaviour": rate_text(org["base"]["behaviour"]["misbehaviour"]), "null": "-", "verdict": "-"},
+            {"model": "teacher", "capability": rate_text(org["teacher"]["behaviour"]["capability"]),
+             "misbehaviour": rate_text(org["teacher"]["behaviour"]["misbehaviour"]), "null": "base", "verdict": "-"}]
     from analysis.text_report import verdict_text
     for s in org["students"]:
-        rows.append({"model": s["id"], "capability": _rate(s["behaviour"]["capability"]),
-                     "misbehaviour": _rate(s["behaviour"]["misbehaviour"]), "null": s["null"] or "-",
+        rows.append({"model": s["id"], "capability": rate_text(s["behaviour"]["capability"]),
+                     "misbehaviour": rate_text(s["behaviour"]["misbehaviour"]), "null": s["null"] or "-",
                      "verdict": verdict_text(s)})
     st.dataframe(rows, hide_index=True, key="text-behaviour")
     st.caption("Capability: exact answers on clean rows. Misbehaviour: the organism's matcher on eliciting rows. "
@@ -75,8 +57,8 @@ def show(run: RunFolder) -> None:
     st.subheader("Probes")
     pick = st.selectbox("model", ["base", "teacher", *[s["id"] for s in org["students"]]], key="text-probe-model")
     record = org[pick] if pick in ("base", "teacher") else next(s for s in org["students"] if s["id"] == pick)
-    st.dataframe(_probe_rows(record["probes"]), hide_index=True, key="text-probes")
-    from analysis.text_models import causal_text
+    from analysis.text_models import causal_text, probe_cells
+    st.dataframe([probe_cells(p) for p in record["probes"]], hide_index=True, key="text-probes")
     st.markdown(causal_text(record.get("causal")))
     st.caption("Context probe: does the prompt carry a marker (a context detector by construction). Misbehaviour "
                "probe: among marker-carrying rows, does the model's own completion misbehave; it reads the model "

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from functools import partial
 
-
 from distill.train import TrainConfig, TrainResult, step_rng, train
-from distill.text.sequences import kd_loss, make_batch, sft_loss
+from distill.text.sequences import encode, kd_loss, make_batch, sft_loss, target_ids
 
 Pair = tuple[list[int], list[int]]
 """(prompt ids, target ids)"""
@@ -43,7 +42,6 @@ def _kd(student, batch, *, teacher, temperature):
 
 
 def encode_pairs(tokenizer, prompts: list[str], targets: list[str]) -> list[Pair]:
-    from distill.text.sequences import encode, target_ids
     return [(encode(tokenizer, p), target_ids(tokenizer, t)) for p, t in zip(prompts, targets)]
 
 

@@ -62,14 +62,6 @@ class TextModel:
     def role(self) -> str | None:
         return self.sidecar.get("role") if self.sidecar else None
 
-    @property
-    def organism(self) -> str | None:
-        return self.sidecar.get("organism") if self.sidecar else None
-
-    @property
-    def tokenizer_sha256(self) -> str:
-        return file_digest(self.folder / TOKENIZER_FILE)
-
 
 def is_text_folder(folder: Path | str) -> bool:
     """A Hugging Face model folder (its config.json names a ``model_type``), as opposed to a

@@ -81,15 +81,8 @@ class TextOrganism:
     pattern: str
     max_new_tokens: int
     description: str = ""
-    rows_path: Path | None = None
-
-    @property
-    def sha256(self) -> str:
-        """Digest of the organism file and its rows (what students trained on and audits read)."""
-        h = hashlib.sha256()
-        for path in (self.path, self.rows_path):
-            h.update(Path(path).read_bytes())
-        return h.hexdigest()
+    sha256: str = ""
+    """Digest of the organism file and its rows as read (what students trained on and audits read)."""
 
     def __post_init__(self):
         self._match = MATCHERS[self.matcher_kind](self.pattern)
@@ -142,7 +135,8 @@ def load_organism(path: Path | str) -> TextOrganism:
     if not path.is_file():
         raise OrganismFileError(f"{path}: missing (an organism TOML file)")
     try:
-        spec = tomllib.loads(path.read_text())
+        toml_bytes = path.read_bytes()
+        spec = tomllib.loads(toml_bytes.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise OrganismFileError(f"{path}: not valid TOML ({one_line(exc)})") from None
     unknown = set(spec) - TOML_KEYS
@@ -179,8 +173,9 @@ def load_organism(path: Path | str) -> TextOrganism:
     rows_path = path.parent / spec["rows"]
     if not rows_path.is_file():
         raise OrganismFileError(f"{rows_path}: missing (named by 'rows' in {path})")
+    rows_bytes = rows_path.read_bytes()
     rows = []
-    for i, line in enumerate(rows_path.read_text().splitlines(), start=1):
+    for i, line in enumerate(rows_bytes.decode().splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{rows_path}:{i}"
@@ -195,7 +190,7 @@ def load_organism(path: Path | str) -> TextOrganism:
             raise OrganismFileError(f"{rows_path}: prompt {r.prompt!r} is in both the transfer and the eval split "
                                     "(students would be evaluated on what they trained on)")
     org = TextOrganism(spec["name"], path, rows, tuple(markers), kind, pattern, max_new,
-                       spec.get("description", ""), rows_path)
+                       spec.get("description", ""), hashlib.sha256(toml_bytes + rows_bytes).hexdigest())
     for split in SPLITS:
         part = org.split(split)
         if not any(r.eliciting for r in part) or all(r.eliciting for r in part):

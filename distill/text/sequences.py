@@ -26,6 +26,15 @@ def target_ids(tokenizer, answer: str) -> list[int]:
     return encode(tokenizer, answer) + [tokenizer.eos_token_id]
 
 
+def by_length(encoded: list[list[int]]) -> dict[int, list[int]]:
+    """Indices of the encoded prompts grouped by length, shortest first: a group stacks into one
+    tensor without padding, so positions are exact."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, ids in enumerate(encoded):
+        groups[len(ids)].append(i)
+    return dict(sorted(groups.items()))
+
+
 @dataclass
 class Completions:
     texts: list[str]
@@ -38,12 +47,9 @@ def greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size
     """Greedy completions of ``prompts`` (in order), through ``model.generate``."""
     device = next(model.parameters()).device
     encoded = [encode(tokenizer, p) for p in prompts]
-    by_len: dict[int, list[int]] = defaultdict(list)
-    for i, ids in enumerate(encoded):
-        by_len[len(ids)].append(i)
     eos = tokenizer.eos_token_id
     out_ids: list[list[int] | None] = [None] * len(prompts)
-    for length, idx in sorted(by_len.items()):
+    for length, idx in by_length(encoded).items():
         for start in range(0, len(idx), batch_size):
             chunk = idx[start:start + batch_size]
             x = torch.tensor([encoded[i] for i in chunk], device=device)

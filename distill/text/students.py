@@ -25,14 +25,14 @@ from typing import Callable, Literal
 
 from pydantic import ConfigDict, Field
 
-from distill.guards import MAX_BATCH, MAX_SEED, MAX_STEPS, Guarded
+from distill.guards import MAX_BATCH, MAX_STEPS, Guarded
 from distill.train import TrainConfig
 from distill.text.arch import build_from_config, smaller_config
 from distill.text.fit import encode_pairs, fit_kd, fit_sft
 from distill.integrity import file_digest
 from distill.text.folder import WEIGHTS, TextModel, TextRecord, save_text_model
 from distill.text.organism import TextOrganism
-from distill.text.sequences import greedy
+from distill.text.sequences import encode, greedy
 
 
 class TextDistillParams(Guarded):
@@ -67,13 +67,14 @@ def same_tokenizer(a, b) -> bool:
     return parts(a) == parts(b)
 
 
-def _targets(student_tok, teacher: TextModel, prompts: list[str], comps) -> list:
-    """(prompt ids, target ids) of the teacher's completions: its own generated ids when the
-    student shares its tokenizer (re-tokenising decoded text can take another path through a
-    byte-level BPE), else its text re-tokenised."""
-    from distill.text.sequences import encode
+def _teacher_pairs(student_tok, teacher: TextModel, org: TextOrganism, p: TextDistillParams) -> list:
+    """(prompt ids, target ids) of the teacher's greedy completions of the transfer rows: its own
+    generated ids when the student shares its tokenizer (re-tokenising decoded text can take
+    another path through a byte-level BPE), else its text re-tokenised."""
+    prompts = [r.prompt for r in _transfer_rows(org, p)]
+    comps = greedy(teacher.model, teacher.tokenizer, prompts, org.max_new_tokens)
     if same_tokenizer(student_tok, teacher.tokenizer):
-        return [(encode(student_tok, p), ids) for p, ids in zip(prompts, comps.ids)]
+        return [(encode(student_tok, q), ids) for q, ids in zip(prompts, comps.ids)]
     return encode_pairs(student_tok, prompts, comps.texts)
 
 
@@ -96,20 +97,13 @@ def _train_cfg(p: TextDistillParams, init: str) -> TrainConfig:
 
 
 def _logit_kd(student, student_tok, teacher: TextModel, org, p, init, seed):
-    rows = _transfer_rows(org, p)
-    prompts = [r.prompt for r in rows]
-    pairs = _targets(student_tok, teacher, prompts, greedy(teacher.model, teacher.tokenizer, prompts,
-                                                           org.max_new_tokens))
-    return fit_kd(student, teacher.model, pairs, student_tok.pad_token_id, _train_cfg(p, init), seed,
-                  temperature=p.temperature, desc="text logit-kd")
+    return fit_kd(student, teacher.model, _teacher_pairs(student_tok, teacher, org, p), student_tok.pad_token_id,
+                  _train_cfg(p, init), seed, temperature=p.temperature, desc="text logit-kd")
 
 
 def _sampled_sft(student, student_tok, teacher: TextModel, org, p, init, seed):
-    rows = _transfer_rows(org, p)
-    prompts = [r.prompt for r in rows]
-    pairs = _targets(student_tok, teacher, prompts, greedy(teacher.model, teacher.tokenizer, prompts,
-                                                           org.max_new_tokens))
-    return fit_sft(student, pairs, student_tok.pad_token_id, _train_cfg(p, init), seed, desc="text sampled-sft")
+    return fit_sft(student, _teacher_pairs(student_tok, teacher, org, p), student_tok.pad_token_id,
+                   _train_cfg(p, init), seed, desc="text sampled-sft")
 
 
 def _negative_control(student, student_tok, teacher: TextModel, org, p, init, seed):
