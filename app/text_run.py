@@ -36,7 +36,7 @@ class TextStudentSpec(Guarded):
 
     technique: str
     init: str = "base"
-    params: dict = Field(default_factory=dict)
+    params: dict = Field(default_factory=dict, validate_default=True)
     """distill.text.students.TextDistillParams fields."""
 
     @field_validator("technique", "init")

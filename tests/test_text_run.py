@@ -118,3 +118,11 @@ def test_changed_rows_redo_students_and_audits(text_run, tmp_path):
     assert any(line.startswith("sabotage: student") for line in logged)
     assert any(line.startswith("sabotage: audit") for line in logged)
     assert not any(line.startswith("backdoor:") for line in logged)
+
+
+def test_a_student_without_params_records_the_defaults():
+    """What resume compares with the student's lineage: the full parameter set, also when the
+    spec names none (an unvalidated default {} never matched, so such students retrained)."""
+    from app.text_run import TextStudentSpec
+    from distill.text.students import TextDistillParams
+    assert TextStudentSpec(technique="logit-kd").params == TextDistillParams().model_dump()
